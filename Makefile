@@ -33,7 +33,7 @@ VMLINUX := vmlinux/$(ARCH)/vmlinux.h
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wcast-qual \
 	-Wsign-compare -Wformat=2
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=gnu11 $(WARNINGS) $(CFLAGS) -D_GNU_SOURCE -Iheaders -Iike -Iuser -I$(OUTPUT) -MMD -MP
+ALL_CFLAGS := -std=gnu11 $(WARNINGS) $(CFLAGS) -D_GNU_SOURCE -Iheaders -Iike -Iuser -isystem $(OUTPUT) -MMD -MP
 LIBS := -lbpf -lxdp -lmnl -lyaml -lssl -lcrypto -lelf -lz
 TEST_LIBS := -lcmocka
 

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The BPF test tier's runner: loads the real skeleton (maps unpinned, so tests never touch a
+ * running gateway's /sys/fs/bpf/espgate), runs programs through bpf_prog_test_run_opts() over a
+ * table of {name, input frame, expected verdict, expected output bytes, expected counter}, and
+ * prints TAP. Frames are built with the pkt_* helpers, which compute every checksum in full, so
+ * an incrementally updated checksum is verified against a full recomputation.
+ */
+#ifndef EG_TESTS_BPF_TEST_H
+#define EG_TESTS_BPF_TEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "espgate.skel.h"
+
+#define PKT_MAX 1600
+
+struct pkt {
+	uint8_t b[PKT_MAX];
+	size_t len;
+};
+
+/* Packet building: Ethernet (optionally VLAN), IPv4, then UDP/TCP/ICMP payloads. Addresses and
+ * ports are host order here; pkt_finish() fills lengths and checksums. */
+struct pkt_spec {
+	uint16_t vlan;	       /* 0 = untagged */
+	uint32_t saddr, daddr; /* host order, e.g. 0x0a010142 */
+	uint8_t proto;	       /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, other */
+	uint16_t sport, dport; /* TCP/UDP ports, ICMP echo id in sport */
+	uint8_t tcp_flags;
+	uint16_t mss;	   /* TCP MSS option when non-zero */
+	uint16_t frag_off; /* host order flags|offset */
+	uint8_t ttl;
+	size_t payload_len;
+	bool udp_csum_zero;
+};
+
+void pkt_build(struct pkt *p, const struct pkt_spec *s);
+/* Recomputes and checks IPv4 and L4 checksums of an Ethernet/IPv4 frame; 0 if both valid. */
+int pkt_verify_csums(const uint8_t *frame, size_t len);
+
+struct bt_case {
+	const char *name;
+	const struct pkt *in;
+	int want_ret;		    /* XDP_* or TC_ACT_* */
+	const struct pkt *want_out; /* NULL: output must equal input */
+	int want_stat;		    /* enum eg_stat that must rise by exactly one, or -1 */
+	uint32_t mark_in;	    /* tc only: __sk_buff.mark on input */
+	int want_mark;		    /* tc only: expected mark on output, -1 = don't care */
+};
+
+struct bt {
+	struct espgate_bpf *skel;
+	int n, failed;
+};
+
+int bt_open(struct bt *t);
+void bt_close(struct bt *t);
+uint64_t bt_stat(struct bt *t, int stat);
+/* Runs one case against prog_fd (XDP if is_xdp, else tc) and prints one TAP line. */
+void bt_run(struct bt *t, int prog_fd, bool is_xdp, const struct bt_case *c);
+void bt_ok(struct bt *t, bool ok, const char *name, const char *why);
+int bt_done(struct bt *t);
+
+#endif /* EG_TESTS_BPF_TEST_H */
