@@ -109,6 +109,7 @@ enum ike_integ_id {
 enum ike_dh_id {
 	IKE_DH_NONE = 0,
 	IKE_DH_MODP1024 = 2,
+	IKE_DH_MODP1536 = 5,
 	IKE_DH_MODP2048 = 14,
 	IKE_DH_MODP3072 = 15,
 	IKE_DH_MODP4096 = 16,
