@@ -129,22 +129,32 @@ $(FUZZ_PROGS): $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(IKE_SRCS) $(wildcard ike/*.h)
 fuzz-run: fuzz
 	$(Q)tests/fuzz/run.sh $(OUTPUT)/fuzz $(FUZZ_SECONDS)
 
-# --- tests ---------------------------------------------------------------------------------------
-# make test: every native tier (unit, bpf, netns, interop), one closing "N passed, N failed" line.
-test: all
+# --- tests and the README's commands ------------------------------------------------------------
+# These entry points first run scripts/deps.sh (idempotent: it installs only what is missing), so a
+# fresh machine needs nothing but `make demo` / `make test`.
+# make test: every native tier (unit, bpf, netns, interop, vm), one closing "N passed, N failed".
+test:
+	$(Q)scripts/deps.sh test
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)OUTPUT=$(OUTPUT) tests/run.sh
 
-# make test-unit: what needs no privileges.
+# make test-unit: what needs no privileges (and no package installation).
 test-unit: all
 	$(Q)OUTPUT=$(OUTPUT) tests/run.sh unit
 
-vmtest: all
+vmtest:
+	$(Q)scripts/deps.sh test
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)OUTPUT=$(OUTPUT) tests/vm/run.sh
 
-demo: all
+demo:
+	$(Q)scripts/deps.sh test
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)OUTPUT=$(OUTPUT) scripts/demo.sh
 
-bench: all
+bench:
+	$(Q)scripts/deps.sh test
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)OUTPUT=$(OUTPUT) bench/run.sh
 
 # --- maintenance ---------------------------------------------------------------------------------

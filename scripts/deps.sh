@@ -27,11 +27,6 @@ test | all) want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
 	;;
 esac
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "deps.sh: must run as root (apt-get)" >&2
-	exit 1
-fi
-
 missing=()
 for p in "${want[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -39,6 +34,11 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "deps.sh: all ${#want[@]} packages of set '$set_name' present"
 	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: missing packages: ${missing[*]}; run as root to install them (apt-get)" >&2
+	exit 1
 fi
 
 # Mask strongSwan's services before they can be installed and enabled: the charon test partner is
