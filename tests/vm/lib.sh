@@ -274,6 +274,9 @@ vm_charon_start() {
 			}
 			$extra
 		}
+		swanctl {
+			load = pem pkcs1 x509 pubkey openssl random nonce
+		}
 	EOF
 	vm_log "$d/charon.out" "$d/charon.log"
 	ip netns exec "$ns" sh -c "mount -t tmpfs tmpfs /run && exec env STRONGSWAN_CONF=$d/strongswan.conf \
