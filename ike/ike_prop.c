@@ -595,7 +595,7 @@ static const char *prop_table_name(const struct prop_kw *tab, size_t n,
 
 static void prop_fmt_trans(struct prop_sb *sb, const struct ike_transform *t)
 {
-	static const char *const generic[] = { "type", "encr", "prf", "integ", "dh", "esn" };
+	static const char *const generic[] = { "", "encr", "prf", "integ", "dh", "esn" };
 	const char *name, *aes_mode = NULL;
 
 	sb_printf(sb, "%s", sb->off ? "-" : "");
@@ -630,9 +630,10 @@ static void prop_fmt_trans(struct prop_sb *sb, const struct ike_transform *t)
 		sb_printf(sb, "aes%u%s", t->keylen, aes_mode);
 		return;
 	}
-	sb_printf(sb, "%s%u", generic[t->type <= PROP_TYPE_MAX ? t->type : 0], t->id);
-	if (t->type > PROP_TYPE_MAX)
-		sb_printf(sb, "_%u", t->type);
+	if (t->type < IKE_TRANS_ENCR || t->type > PROP_TYPE_MAX)
+		sb_printf(sb, "type%u_%u", t->type, t->id);
+	else
+		sb_printf(sb, "%s%u", generic[t->type], t->id);
 	if (t->keylen)
 		sb_printf(sb, "_%u", t->keylen);
 }
@@ -933,10 +934,9 @@ int ike_prop_check_reply(const struct ike_prop_list *offered, const struct ike_p
 					prop_type_names[t->type]);
 		seen[t->type] = true;
 		if (!prop_offers(o, t)) {
-			struct ike_proposal one = { .proto = r->proto, .n_trans = 1 };
+			struct prop_sb sb = { .buf = name, .len = sizeof(name) };
 
-			one.trans[0] = *t;
-			ike_prop_format(&one, name, sizeof(name));
+			prop_fmt_trans(&sb, t);
 			return prop_why(why, whylen,
 					"responder chose %s '%s', which we did not offer",
 					prop_type_names[t->type], name);
