@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * tc ingress on eth0 (clsact, direct action). For plaintext that XDP classified into a tunnel it
- * copies the child's mark from the XDP metadata into skb->mark (XDP cannot set marks), so the
- * kernel's XFRM out policy of that child matches. Decrypted packets carry the mark their SA set
- * and are checked here against the child's negotiated selectors (see docs/DESIGN.md).
+ * tc ingress (clsact, direct action) on eth0. Two entry points share bpf/lib with XDP:
+ *   tc_eg_ingress: beside native XDP. Plaintext XDP classified carries the child's mark in the
+ *     XDP metadata; it is copied into skb->mark (XDP cannot set marks) so the child's XFRM out
+ *     policy matches. Packets the kernel decrypted carry their SA's input mark EG_MARK_IN(child):
+ *     they are checked against the child's negotiated selectors (fail closed), conntrack,
+ *     transit and one-way rules, and reverse-translated.
+ *   tc_eg_nat: where native XDP is unavailable (generic XDP would run again on decrypted
+ *     packets and NAT them twice), or on the eg1 hairpin whose locally generated packets are
+ *     CHECKSUM_PARTIAL: the whole outbound path runs here, plus the inbound checks.
+ * A packet is never translated twice: the outbound path only runs on packets without our in
+ * mark, the inbound path only on packets with it.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -11,18 +18,119 @@
 #include "espgate_abi.h"
 #include "lib/maps.h"
 #include "lib/stats.h"
+#include "lib/parse.h"
+#include "lib/csum.h"
+#include "lib/ct.h"
+#include "lib/nat.h"
+#include "lib/classify.h"
+#include "lib/esp.h"
+#include "lib/dp.h"
 
 #define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+#define EG_TC_PULL 256 /* enough for Ethernet, 2 VLAN tags, IPv4 and TCP with options */
+
+static __always_inline void child_count(__u32 child, __u64 bytes, bool in)
+{
+	struct eg_child_stats *s = bpf_map_lookup_elem(&eg_child_stats, &child);
+
+	if (!s)
+		return;
+	if (in) {
+		s->pkts_in++;
+		s->bytes_in += bytes;
+	} else {
+		s->pkts_out++;
+		s->bytes_out += bytes;
+	}
+}
+
+static __always_inline int tc_run(struct __sk_buff *skb, bool nat)
+{
+	__u32 mark = skb->mark, len = skb->len, zero = 0, cpu = 0, child = 0;
+	bool in = (mark & EG_MARK_MAGIC_MASK) == EG_MARK_MAGIC && (mark & EG_MARK_DIR_IN);
+	struct eg_pkt p = {};
+	struct eg_act a = {};
+	struct eg_config *cfg;
+	struct cursor c;
+	int ret;
+
+	if (!in && !nat) {
+		struct eg_xdp_meta *m = (void *)(long)skb->data_meta;
+
+		if ((void *)(m + 1) <= (void *)(long)skb->data && m->magic == EG_META_MAGIC &&
+		    (m->mark & EG_MARK_MAGIC_MASK) == EG_MARK_MAGIC)
+			skb->mark = m->mark;
+		return TC_ACT_OK;
+	}
+
+	eg_count(EG_STAT_RX, len);
+	if (bpf_skb_pull_data(skb, len < EG_TC_PULL ? len : EG_TC_PULL)) {
+		ret = -EG_STAT_DROP_INTERNAL;
+		goto drop;
+	}
+	c.pos = (void *)(long)skb->data;
+	c.end = (void *)(long)skb->data_end;
+	ret = eg_parse(&c, len, &p);
+	if (ret < 0)
+		goto drop;
+	if (ret == 0) {
+		if (in) { /* decrypted non-IPv4: no IPv6 selectors yet, fail closed */
+			ret = -EG_STAT_DROP_SELECTOR;
+			goto drop;
+		}
+		goto pass;
+	}
+	cfg = bpf_map_lookup_elem(&eg_config, &zero);
+	if (!cfg || !(cfg->flags & EG_CFG_ENABLED))
+		goto pass;
+
+	if (in) {
+		child = mark & EG_MARK_CHILD_MASK;
+		ret = eg_flow_in(&p, cfg, child, &a);
+	} else {
+		if (eg_platform(p.t.saddr) || eg_platform(p.t.daddr))
+			goto pass;
+		ret = eg_steer(&p, cfg, &cpu);
+		if (ret < 0)
+			goto drop;
+		if (ret == EG_STEER_ESP || ret == EG_STEER_IKE) {
+			eg_count(ret == EG_STEER_ESP ? EG_STAT_ESP_PASS : EG_STAT_IKE_PASS, len);
+			return TC_ACT_OK;
+		}
+		ret = eg_flow_out(&p, cfg, &a);
+	}
+	if (ret < 0)
+		goto drop;
+	ret = apply_tc(skb, &p, &a);
+	if (ret < 0)
+		goto drop;
+	if (ret > 0)
+		eg_count(EG_STAT_MSS_CLAMPED, 0);
+	if (in) {
+		child_count(child, len, true);
+	} else if (a.child) {
+		skb->mark = EG_MARK_OUT(a.child);
+		child_count(a.child, len, false);
+	}
+	eg_count(a.stat, len);
+	return TC_ACT_OK;
+pass:
+	eg_count(EG_STAT_PASS, len);
+	return TC_ACT_OK;
+drop:
+	eg_count(-ret, len);
+	return TC_ACT_SHOT;
+}
 
 SEC("tc")
 int tc_eg_ingress(struct __sk_buff *skb)
 {
-	void *meta = (void *)(long)skb->data_meta;
-	void *data = (void *)(long)skb->data;
-	struct eg_xdp_meta *m = meta;
+	return tc_run(skb, false);
+}
 
-	if ((void *)(m + 1) <= data && m->magic == EG_META_MAGIC &&
-	    (m->mark & EG_MARK_MAGIC_MASK) == EG_MARK_MAGIC)
-		skb->mark = m->mark;
-	return TC_ACT_OK;
+SEC("tc")
+int tc_eg_nat(struct __sk_buff *skb)
+{
+	return tc_run(skb, true);
 }

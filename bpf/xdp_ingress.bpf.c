@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * XDP on the gateway's ingress (eth0): the first program every frame meets. It parses the frame
- * (Ethernet, VLAN, IPv4/IPv6), counts it, and passes it to the stack. Classification, NAT,
- * conntrack, ESP/IKE steering and MSS clamping are built on this parse (see docs/DESIGN.md).
+ * XDP on the gateway's ingress (eth0): the first program every frame meets. Plaintext from the
+ * inside is looked up in conntrack or classified against the outbound selectors, translated
+ * (SNAT 1:1 / prefix / pool, inside DNAT, masquerade for flows bound for no tunnel), its SYN MSS
+ * clamped, and passed to the stack with the child's mark in the XDP metadata so the kernel's
+ * XFRM policy encrypts it; only flows bound for no tunnel may take bpf_fib_lookup + redirect.
+ * ESP with an unknown SPI is dropped, IKE is rate-limited per source. IPv6, non-IP and the cloud
+ * platform's addresses pass untouched. Every frame is counted once under RX and once under its
+ * outcome (docs/DESIGN.md, "Datapath").
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -11,25 +16,96 @@
 #include "lib/maps.h"
 #include "lib/stats.h"
 #include "lib/parse.h"
+#include "lib/csum.h"
+#include "lib/ct.h"
+#include "lib/nat.h"
+#include "lib/classify.h"
+#include "lib/esp.h"
+#include "lib/dp.h"
+
+static __always_inline void child_count_out(__u32 child, __u64 bytes)
+{
+	struct eg_child_stats *s = bpf_map_lookup_elem(&eg_child_stats, &child);
+
+	if (s) {
+		s->pkts_out++;
+		s->bytes_out += bytes;
+	}
+}
 
 SEC("xdp")
 int xdp_eg_ingress(struct xdp_md *ctx)
 {
 	struct cursor c = { .pos = (void *)(long)ctx->data, .end = (void *)(long)ctx->data_end };
 	__u64 len = c.end - c.pos;
-	struct ethhdr *eth;
-	__be16 proto;
+	struct eg_pkt p = {};
+	struct eg_act a = {};
+	struct eg_config *cfg;
+	struct eg_xdp_meta *m;
+	__u32 zero = 0, cpu = 0;
+	int ret;
 
 	eg_count(EG_STAT_RX, len);
-	proto = parse_eth(&c, &eth);
-	if (!proto) {
-		eg_count(EG_STAT_DROP_MALFORMED, len);
-		return XDP_DROP;
+	ret = eg_parse(&c, len, &p);
+	if (ret < 0)
+		goto drop;
+	if (ret == 0)
+		goto pass;
+	cfg = bpf_map_lookup_elem(&eg_config, &zero);
+	if (!cfg || !(cfg->flags & EG_CFG_ENABLED))
+		goto pass;
+	if (eg_platform(p.t.saddr) || eg_platform(p.t.daddr))
+		goto pass;
+
+	ret = eg_steer(&p, cfg, &cpu);
+	if (ret < 0)
+		goto drop;
+	if (ret == EG_STEER_ESP) {
+		eg_count(EG_STAT_ESP_PASS, len);
+		if (cfg->flags & EG_CFG_CPUMAP)
+			return bpf_redirect_map(&eg_cpumap, cpu, XDP_PASS);
+		return XDP_PASS;
 	}
-	if (proto == bpf_htons(ETH_P_IP) && !parse_ipv4(&c)) {
-		eg_count(EG_STAT_DROP_MALFORMED, len);
-		return XDP_DROP;
+	if (ret == EG_STEER_IKE) {
+		eg_count(EG_STAT_IKE_PASS, len);
+		return XDP_PASS;
 	}
+
+	ret = eg_flow_out(&p, cfg, &a);
+	if (ret < 0)
+		goto drop;
+	ret = apply_xdp(ctx, &p, &a);
+	if (ret < 0)
+		goto drop;
+	if (ret > 0)
+		eg_count(EG_STAT_MSS_CLAMPED, 0);
+	if (a.child) {
+		/* Tunnel-bound: always to the stack, with the child's mark for tc. */
+		if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*m))) {
+			ret = -EG_STAT_DROP_INTERNAL;
+			goto drop;
+		}
+		m = (void *)(long)ctx->data_meta;
+		if ((void *)(m + 1) > (void *)(long)ctx->data) {
+			ret = -EG_STAT_DROP_INTERNAL;
+			goto drop;
+		}
+		m->magic = EG_META_MAGIC;
+		m->mark = EG_MARK_OUT(a.child);
+		child_count_out(a.child, len);
+		eg_count(a.stat, len);
+		return XDP_PASS;
+	}
+	if (a.may_redirect && (cfg->flags & EG_CFG_REDIRECT) && xdp_fwd(ctx, &p) == XDP_REDIRECT) {
+		eg_count(EG_STAT_REDIRECT, len);
+		return XDP_REDIRECT;
+	}
+	eg_count(a.stat, len);
+	return XDP_PASS;
+pass:
 	eg_count(EG_STAT_PASS, len);
 	return XDP_PASS;
+drop:
+	eg_count(-ret, len);
+	return XDP_DROP;
 }

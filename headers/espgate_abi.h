@@ -33,6 +33,8 @@ enum eg_limits {
 	EG_POOL_WORDS = 1024,	    /* 1024 x 64 bits = one bit per port */
 	EG_MAX_IKE_SOURCES = 65536, /* IKE rate-limit buckets */
 	EG_MAX_VLAN_DEPTH = 2,
+	EG_MAX_CHILD_ALLOW = 8, /* per-child allow rules (L3/L4 firewall) */
+	EG_MAX_CPUS = 128,	/* cpumap entries for ESP steering */
 };
 
 /*
@@ -97,6 +99,10 @@ enum eg_stat {
 	EG_STAT_DROP_TUNNEL_DOWN, /* classified into a child that has no SA */
 	EG_STAT_DROP_POLICY,	  /* denied by a per-tunnel allow rule */
 	EG_STAT_DROP_INTERNAL,	  /* a map update failed for another reason */
+	EG_STAT_TUNNEL_OUT,	  /* classified into a child, passed to XFRM untranslated */
+	EG_STAT_TUNNEL_IN,	  /* decrypted packet accepted untranslated */
+	EG_STAT_NAT_PLAIN,	  /* translated, bound for no tunnel (masquerade, inside DNAT) */
+	EG_STAT_DROP_CLEARTEXT,	  /* plaintext arriving for a flow that must come decrypted */
 	EG_STAT_MAX,
 };
 
@@ -124,6 +130,8 @@ struct eg_config {
 	__u64 ct_timeout_tcp_fin;
 	__u64 ct_timeout_udp;
 	__u64 ct_timeout_icmp;
+	__u32 masq_rule; /* eg_nat_rules index of the internet masquerade (EG_NAT_MASQ), 0 = none */
+	__u32 pad;
 };
 
 enum eg_child_flags {
@@ -132,6 +140,20 @@ enum eg_child_flags {
 	EG_CHILD_STRICT = 1u << 2,
 	EG_CHILD_ONE_WAY = 1u << 3, /* partner may not open flows except to published services */
 	EG_CHILD_TRANSPORT = 1u << 4,
+};
+
+/* A per-child allow rule (seed 001's L3/L4 firewall). A child with no allow rules lets its own
+ * side open any flow its selectors carry; once it has some, every new flow in a direction must
+ * match one rule for that direction. `local_*` is our side's (inside, pre-SNAT / post-DNAT)
+ * address, `port_*` the destination port of the opening packet. */
+struct eg_allow {
+	__be32 local_addr;
+	__be32 local_mask;
+	__be16 port_lo; /* inclusive; 0..65535 = any */
+	__be16 port_hi;
+	__u8 proto; /* 0 = any */
+	__u8 dir;   /* enum eg_allow_dir */
+	__u8 pad[2];
 };
 
 /* A negotiated traffic selector, as the SA carries it (post-NAT on our side). */
@@ -156,6 +178,9 @@ struct eg_child {
 	__u32 nat_rule; /* index into eg_nat_rules, 0 = none */
 	__u32 n_ts;
 	struct eg_ts ts[EG_MAX_CHILD_TS];
+	__u32 n_allow;
+	__u32 pad;
+	struct eg_allow allow[EG_MAX_CHILD_ALLOW];
 };
 
 /*
@@ -180,12 +205,13 @@ struct eg_sel_cand {
 	__be16 dport_lo;
 	__be16 dport_hi;
 	__u8 proto;
-	__u8 pad[3];
+	__u8 pad;
+	__u16 tunnel; /* the child's tunnel id (inbound transit check) */
 };
 
 struct eg_sel_val {
 	__u32 n;
-	__u32 pad;
+	__u32 plen; /* destination prefix length of this entry */
 	struct eg_sel_cand cand[EG_SEL_CANDS];
 };
 
@@ -253,6 +279,8 @@ enum eg_ct_flags {
 	EG_CT_FROM_PARTNER = 1u << 1, /* the flow was opened by the partner (published service) */
 	EG_CT_SNAT = 1u << 2,
 	EG_CT_DNAT = 1u << 3,
+	EG_CT_TO_TUNNEL = 1u << 4,   /* this direction's packets go into child's SA (mark OUT) */
+	EG_CT_FROM_TUNNEL = 1u << 5, /* this direction's packets must arrive decrypted by child */
 };
 
 struct eg_ct_val {
@@ -262,11 +290,15 @@ struct eg_ct_val {
 	__u32 nat_rule;
 	__u8 state; /* enum eg_ct_state */
 	__u8 flags; /* enum eg_ct_flags */
-	__u16 pad;
+	__u16 pool; /* 1 + eg_port_pools index whose bit xlate/key port holds, 0 = none */
 	__u32 pad2;
 };
 
-/* Many-to-one SNAT: one bitmap of ports per external address (bit set = port in use). */
+/* Many-to-one SNAT: one bitmap of ports per external address (bit set = port in use), shared by
+ * TCP, UDP and ICMP echo identifiers. The map is mmapable: BPF claims a port with an atomic
+ * fetch-or (a lost race is seen and another bit tried), the sweeper releases it with an atomic
+ * and through its mapping, so neither side ever rewrites a whole value. Ports outside
+ * [port_lo, port_hi] are set by espgated when the pool is written, so the scan never finds them. */
 struct eg_port_pool {
 	__be32 addr;
 	__u16 port_lo; /* host order, inclusive */

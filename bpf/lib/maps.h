@@ -27,6 +27,100 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } eg_stats __weak SEC(".maps");
 
+/* Children by id: flags, NAT rule, MSS, negotiated selectors, allow rules. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_MAX_CHILDREN);
+	__type(key, __u32);
+	__type(value, struct eg_child);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_children __weak SEC(".maps");
+
+/* Per-child traffic counters, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EG_MAX_CHILDREN);
+	__type(key, __u32);
+	__type(value, struct eg_child_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_child_stats __weak SEC(".maps");
+
+/* Outbound classifier: (gen, destination prefix) -> candidates sorted by XFRM priority. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, EG_MAX_SEL_PREFIXES * 2);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct eg_sel_key);
+	__type(value, struct eg_sel_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_sel __weak SEC(".maps");
+
+/* NAT rules by id (fresh ids per generation; 0 unused). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_MAX_NAT_RULES);
+	__type(key, __u32);
+	__type(value, struct eg_nat_rule);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_nat_rules __weak SEC(".maps");
+
+/* Published services. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EG_MAX_DNAT * 2);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct eg_dnat_key);
+	__type(value, struct eg_dnat_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_dnat __weak SEC(".maps");
+
+/* Conntrack: a plain preallocated hash, never LRU (see headers/espgate_abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EG_MAX_CT);
+	__type(key, struct eg_ct_key);
+	__type(value, struct eg_ct_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_ct __weak SEC(".maps");
+
+/* Port bitmaps of the many-to-one SNAT addresses; mmapable for the sweeper's atomic release. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_MAX_POOLS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct eg_port_pool);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_port_pools __weak SEC(".maps");
+
+/* ESP allow-list: (SPI, destination) of every inbound SA espgated installed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EG_MAX_SPIS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct eg_spi_key);
+	__type(value, struct eg_spi_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_spis __weak SEC(".maps");
+
+/* IKE token buckets per source address. LRU is right here (unlike conntrack): an evicted bucket
+ * only starts full again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, EG_MAX_IKE_SOURCES);
+	__type(key, __be32);
+	__type(value, struct eg_ike_bucket);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_ike_buckets __weak SEC(".maps");
+
+/* CPUs ESP is steered to when EG_CFG_CPUMAP is set (espgated fills queue sizes). */
+struct {
+	__uint(type, BPF_MAP_TYPE_CPUMAP);
+	__uint(max_entries, EG_MAX_CPUS);
+	__type(key, __u32);
+	__type(value, struct bpf_cpumap_val);
+} eg_cpumap __weak SEC(".maps");
+
 char LICENSE[] __weak SEC("license") = "GPL";
 
 #endif /* EG_BPF_MAPS_H */

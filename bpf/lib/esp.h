@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * ESP and IKE steering on XDP ingress. ESP is protocol 50, or UDP 4500 whose first payload word
+ * (the SPI) is non-zero (RFC 3948 2.2); a zero word there is the non-ESP marker of IKE, and one
+ * 0xff byte is a NAT-T keepalive (RFC 3948 2.3). ESP for an (SPI, destination) espgated did not
+ * install is dropped and counted; IKE (UDP 500, or 4500 with the marker) passes a per-source
+ * token bucket (tokens scaled by 1000, refilled at eg_config.ike_rate per second up to ike_burst).
+ */
+#ifndef EG_BPF_ESP_H
+#define EG_BPF_ESP_H
+
+enum eg_steer {
+	EG_STEER_NONE = 0, /* not ESP or IKE: continue */
+	EG_STEER_ESP,	   /* known SPI: pass (or to cpu) */
+	EG_STEER_IKE,	   /* IKE within its rate, or keepalive: pass */
+};
+
+static __always_inline int ike_admit(const struct eg_config *cfg, __be32 src)
+{
+	struct eg_ike_bucket *b, nb = {};
+	__u64 now, full, elapsed;
+
+	if (!cfg->ike_rate)
+		return 0;
+	now = bpf_ktime_get_ns();
+	full = (__u64)(cfg->ike_burst ?: 1) * 1000;
+	b = bpf_map_lookup_elem(&eg_ike_buckets, &src);
+	if (!b) {
+		nb.last = now;
+		nb.tokens = full - 1000;
+		bpf_map_update_elem(&eg_ike_buckets, &src, &nb, BPF_ANY);
+		return 0;
+	}
+	elapsed = now - b->last;
+	if (elapsed > 100 * EG_NSEC)
+		elapsed = 100 * EG_NSEC;
+	b->tokens += elapsed / 1000 * cfg->ike_rate / 1000;
+	if (b->tokens > full)
+		b->tokens = full;
+	b->last = now;
+	if (b->tokens < 1000)
+		return -EG_STAT_DROP_IKE_RATELIMIT;
+	b->tokens -= 1000;
+	return 0;
+}
+
+/* Returns enum eg_steer or -EG_STAT_DROP_*; *cpu is the steering target of a known SPI. */
+static __always_inline int eg_steer(const struct eg_pkt *p, const struct eg_config *cfg, __u32 *cpu)
+{
+	struct eg_spi_key k = { .daddr = p->t.daddr };
+	struct eg_spi_val *v;
+	int err;
+
+	if (p->frag)
+		return EG_STEER_NONE;
+	if (p->t.proto == EG_IPPROTO_ESP) {
+		k.spi = p->spi;
+	} else if (p->t.proto == EG_IPPROTO_UDP && p->t.dport == bpf_htons(EG_NATT_PORT)) {
+		if (p->udp_plen == 1 && p->udp_first == 0xff)
+			return EG_STEER_IKE;
+		if (p->udp_plen < 4)
+			return -EG_STAT_DROP_MALFORMED;
+		if (p->spi == 0) {
+			err = ike_admit(cfg, p->t.saddr);
+			return err ?: EG_STEER_IKE;
+		}
+		k.spi = p->spi;
+	} else if (p->t.proto == EG_IPPROTO_UDP && p->t.dport == bpf_htons(EG_IKE_PORT)) {
+		err = ike_admit(cfg, p->t.saddr);
+		return err ?: EG_STEER_IKE;
+	} else {
+		return EG_STEER_NONE;
+	}
+	v = bpf_map_lookup_elem(&eg_spis, &k);
+	if (!v)
+		return -EG_STAT_DROP_UNKNOWN_SPI;
+	*cpu = v->cpu;
+	return EG_STEER_ESP;
+}
+
+#endif /* EG_BPF_ESP_H */
