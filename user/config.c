@@ -29,6 +29,8 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "ike_const.h"
+#include "ike_prop.h"
 #include "log.h"
 
 enum {
@@ -53,10 +55,6 @@ enum cfg_defaults {
 	MAX_DURATION = 7 * 24 * 3600,
 };
 
-static const char *const def_ike_proposals[] = { "aes256gcm16-prfsha384-ecp384",
-						 "aes256-sha256-ecp384", "aes256-sha256-modp2048" };
-static const char *const def_esp_proposals[] = { "aes256gcm16", "aes256-sha256" };
-
 struct cfg_ctx {
 	const char *file; /* name used in messages */
 	yaml_document_t doc;
@@ -66,8 +64,8 @@ struct cfg_ctx {
 	char path[CFG_PATH_MAX];
 	size_t path_len;
 	struct eg_config_file *cfg;
-	yaml_node_t
-		*start_node; /* the tunnel being read has `start:` (its default depends on mode) */
+	/* the tunnel being read: its start: (default depends on mode), ike: and esp: values */
+	yaml_node_t *start_node, *ike_node, *esp_node;
 };
 
 /* ---- errors and the key path -------------------------------------------------------------- */
@@ -1109,129 +1107,61 @@ bad:
 /* ---- proposals ------------------------------------------------------------------------------ */
 
 /*
- * Keywords of strongSwan proposal strings (encryption, integrity, PRF, DH, ESN). This is a
- * syntax check so that a typo fails --check; ike/ike_prop.c's parser decides what the engine
- * implements when it is called on these strings (see eg_check_proposal()).
+ * `ike:`/`esp:` take one strongSwan proposal string or a list of them; list items are joined with
+ * ',' into the one string ike_prop_parse() reads. It is checked once the tunnel is read, because
+ * whether weak algorithms are allowed is a global setting.
  */
-static const char *const prop_words[] = {
-	"aes128",	"aes192",	"aes256",	"aes128ctr",
-	"aes192ctr",	"aes256ctr",	"aes128gcm8",	"aes128gcm12",
-	"aes128gcm16",	"aes192gcm8",	"aes192gcm12",	"aes192gcm16",
-	"aes256gcm8",	"aes256gcm12",	"aes256gcm16",	"aes128gcm",
-	"aes256gcm",	"aes128ccm8",	"aes128ccm12",	"aes128ccm16",
-	"aes256ccm8",	"aes256ccm12",	"aes256ccm16",	"chacha20poly1305",
-	"camellia128",	"camellia256",	"3des",		"des",
-	"null",		"blowfish128",	"blowfish256",	"cast128",
-	"md5",		"md5_128",	"sha1",		"sha1_160",
-	"sha256",	"sha2_256",	"sha384",	"sha2_384",
-	"sha512",	"sha2_512",	"sha256_96",	"aesxcbc",
-	"aescmac",	"prfmd5",	"prfsha1",	"prfsha256",
-	"prfsha384",	"prfsha512",	"prfaesxcbc",	"prfaescmac",
-	"modp768",	"modp1024",	"modp1536",	"modp2048",
-	"modp3072",	"modp4096",	"modp6144",	"modp8192",
-	"modp1024s160", "modp2048s224", "modp2048s256", "ecp192",
-	"ecp224",	"ecp256",	"ecp384",	"ecp521",
-	"ecp224bp",	"ecp256bp",	"ecp384bp",	"ecp512bp",
-	"curve25519",	"x25519",	"curve448",	"x448",
-	"esn",		"noesn",
-};
-
-/* RFC 8221/8247 "MUST NOT" and "SHOULD NOT" algorithms: need global.allow_weak_algorithms. */
-static const char *const weak_words[] = {
-	"null",	   "des",    "3des",	"md5",	    "md5_128",	"blowfish128",	"blowfish256",
-	"cast128", "prfmd5", "modp768", "modp1024", "modp1536", "modp1024s160", "ecp192",
-};
-
-static bool word_in(const char *w, size_t n, const char *const *list, size_t count)
-{
-	for (size_t i = 0; i < count; i++)
-		if (strlen(list[i]) == n && !strncmp(w, list[i], n))
-			return true;
-	return false;
-}
-
-static void check_proposal(struct cfg_ctx *c, yaml_node_t *n, const char *prop, bool allow_weak)
-{
-	const char *w = prop;
-
-	while (*w) {
-		size_t len = strcspn(w, "-");
-
-		if (!len ||
-		    !word_in(w, len, prop_words, sizeof(prop_words) / sizeof(prop_words[0]))) {
-			cfg_error(
-				c, n,
-				"expected a strongSwan proposal like aes256-sha256-ecp384, got '%s' (unknown algorithm '%.*s')",
-				SHOW(c, prop), (int)len, w);
-			return;
-		}
-		if (!allow_weak &&
-		    word_in(w, len, weak_words, sizeof(weak_words) / sizeof(weak_words[0]))) {
-			cfg_error(
-				c, n,
-				"'%s' uses the weak algorithm '%.*s'; set global.allow_weak_algorithms: true to accept it",
-				SHOW(c, prop), (int)len, w);
-			return;
-		}
-		w += len;
-		if (*w == '-') {
-			w++;
-			if (!*w) {
-				cfg_error(c, n, "proposal '%s' ends with '-'", SHOW(c, prop));
-				return;
-			}
-		}
-	}
-}
-
-struct prop_ctx {
-	struct eg_proposals *props;
-};
-
 static void one_proposal(struct cfg_ctx *c, yaml_node_t *n, size_t i, void *obj)
 {
-	struct eg_proposals *p = obj;
+	char *dst = obj;
 	const char *v = scalar(c, n, "a proposal like aes256-sha256-ecp384");
-	const char *s;
+	size_t used = i ? strlen(dst) : 0;
 
-	(void)i;
 	if (!v)
 		return;
-	/* strongSwan also takes "a-b-c,d-e-f" in one string */
-	for (s = v; *s;) {
-		size_t len = strcspn(s, ","), lead = 0;
-
-		while (s[lead] == ' ')
-			lead++;
-		if (len - lead >= EG_CFG_PROPOSAL_MAX || len == lead) {
-			cfg_error(c, n, "expected a proposal like aes256-sha256-ecp384, got '%s'",
-				  SHOW(c, v));
-			return;
-		}
-		if (p->n >= EG_CFG_MAX_PROPOSALS) {
-			cfg_error(c, n, "too many proposals (at most %d)", EG_CFG_MAX_PROPOSALS);
-			return;
-		}
-		memcpy(p->str[p->n], s + lead, len - lead);
-		p->str[p->n][len - lead] = '\0';
-		while (len > lead && p->str[p->n][len - lead - 1] == ' ')
-			p->str[p->n][--len - lead] = '\0';
-		for (char *ch = p->str[p->n]; *ch; ch++)
-			if (*ch >= 'A' && *ch <= 'Z')
-				*ch = (char)(*ch - 'A' + 'a');
-		/* weak-algorithm check happens later, once global.allow_weak_algorithms is known */
-		check_proposal(c, n, p->str[p->n], true);
-		p->n++;
-		s += len;
-		if (*s == ',')
-			s++;
+	if (used + 1 + strlen(v) >= EG_CFG_PROPOSAL_MAX) {
+		cfg_error(c, n, "proposals longer than %d characters", EG_CFG_PROPOSAL_MAX - 1);
+		return;
 	}
+	snprintf(dst + used, EG_CFG_PROPOSAL_MAX - used, "%s%s", i ? "," : "", v);
 }
 
-static void get_proposals(struct cfg_ctx *c, yaml_node_t *n, struct eg_proposals *p)
+static void get_proposals(struct cfg_ctx *c, yaml_node_t *n, char *dst, yaml_node_t **where)
 {
-	memset(p, 0, sizeof(*p));
-	walk_list(c, n, EG_CFG_MAX_PROPOSALS, "a proposal", one_proposal, p);
+	dst[0] = '\0';
+	*where = n;
+	walk_list(c, n, 64, "a proposal", one_proposal, dst);
+	if (!dst[0])
+		snprintf(dst, EG_CFG_PROPOSAL_MAX, "default");
+}
+
+static void check_proposals(struct cfg_ctx *c, yaml_node_t *n, const char *key, const char *str,
+			    uint8_t proto)
+{
+	struct ike_prop_list *list;
+	char msg[IKE_PROP_ERR_LEN];
+	unsigned int info = 0;
+	size_t saved;
+	int err;
+
+	list = calloc(1, sizeof(*list));
+	if (!list) {
+		cfg_error(c, n, "out of memory");
+		return;
+	}
+	msg[0] = '\0';
+	err = ike_prop_parse(str, proto,
+			     c->cfg->global.allow_weak_algorithms ? IKE_PROP_ALLOW_WEAK : 0, list,
+			     &info, msg, sizeof(msg));
+	saved = key[0] ? path_push_key(c, key) : c->path_len;
+	if (err == -E2BIG)
+		cfg_error(c, n, "'%s': too many proposals or algorithms", SHOW(c, str));
+	else if (err)
+		cfg_error(c, n,
+			  "expected a strongSwan proposal like aes256-sha256-ecp384, got '%s': %s",
+			  SHOW(c, str), msg[0] ? msg : "invalid");
+	path_pop(c, saved);
+	free(list);
 }
 
 /* ---- global --------------------------------------------------------------------------------- */
@@ -1493,7 +1423,7 @@ static void one_selector(struct cfg_ctx *c, yaml_node_t *n, size_t i, void *obj)
 
 static void ch_local(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 {
-	struct eg_child *ch = obj;
+	struct eg_cfg_child *ch = obj;
 	struct sel_list l = { ch->local, &ch->n_local };
 
 	walk_list(c, n, EG_CFG_MAX_SELECTORS, "a selector", one_selector, &l);
@@ -1501,7 +1431,7 @@ static void ch_local(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 
 static void ch_remote(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 {
-	struct eg_child *ch = obj;
+	struct eg_cfg_child *ch = obj;
 	struct sel_list l = { ch->remote, &ch->n_remote };
 
 	walk_list(c, n, EG_CFG_MAX_SELECTORS, "a selector", one_selector, &l);
@@ -1509,7 +1439,7 @@ static void ch_remote(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 
 static void ch_name(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 {
-	get_name(c, n, ((struct eg_child *)obj)->name, "a child name");
+	get_name(c, n, ((struct eg_cfg_child *)obj)->name, "a child name");
 }
 
 static const struct enum_def child_modes[] = {
@@ -1519,7 +1449,7 @@ static const struct enum_def child_modes[] = {
 
 static void ch_mode(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 {
-	GET_ENUM(c, n, child_modes, &((struct eg_child *)obj)->mode);
+	GET_ENUM(c, n, child_modes, &((struct eg_cfg_child *)obj)->mode);
 }
 
 static const struct enum_def directions[] = {
@@ -1529,7 +1459,7 @@ static const struct enum_def directions[] = {
 
 static void ch_direction(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 {
-	GET_ENUM(c, n, directions, &((struct eg_child *)obj)->direction);
+	GET_ENUM(c, n, directions, &((struct eg_cfg_child *)obj)->direction);
 }
 
 static void ch_replay(struct cfg_ctx *c, yaml_node_t *n, void *obj)
@@ -1543,7 +1473,7 @@ static void ch_replay(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 		cfg_error(c, n, "expected a replay window of 0-4096 packets, got '%s'", SHOW(c, v));
 		return;
 	}
-	((struct eg_child *)obj)->replay_window = (uint32_t)w;
+	((struct eg_cfg_child *)obj)->replay_window = (uint32_t)w;
 }
 
 /* NAT rule fields: each reader fills the rule; which ones a type needs is checked after. */
@@ -1557,18 +1487,18 @@ enum nat_field {
 };
 
 struct nat_ctx {
-	struct eg_nat_rule *r;
+	struct eg_cfg_nat_rule *r;
 	unsigned int seen;
 	yaml_node_t *inside, *outside, *remote; /* parsed once the type is known */
 };
 
 static const struct enum_def nat_types[] = {
-	{ "snat", EG_NAT_SNAT },
-	{ "netmap", EG_NAT_NETMAP },
-	{ "remote-netmap", EG_NAT_REMOTE_NETMAP },
-	{ "pool", EG_NAT_POOL },
-	{ "publish", EG_NAT_PUBLISH },
-	{ "forward", EG_NAT_FORWARD },
+	{ "snat", EG_CFG_NAT_SNAT },
+	{ "netmap", EG_CFG_NAT_NETMAP },
+	{ "remote-netmap", EG_CFG_NAT_REMOTE_NETMAP },
+	{ "pool", EG_CFG_NAT_POOL },
+	{ "publish", EG_CFG_NAT_PUBLISH },
+	{ "forward", EG_CFG_NAT_FORWARD },
 };
 
 static void nat_type(struct cfg_ctx *c, yaml_node_t *n, void *obj)
@@ -1642,7 +1572,7 @@ static const struct key_def nat_keys[] = {
 
 static void nat_pool_inside(struct cfg_ctx *c, yaml_node_t *n, size_t i, void *obj)
 {
-	struct eg_nat_rule *r = obj;
+	struct eg_cfg_nat_rule *r = obj;
 
 	if (get_prefix(c, n, &r->pool_inside[i], true))
 		r->n_pool_inside = (uint8_t)(i + 1);
@@ -1651,7 +1581,7 @@ static void nat_pool_inside(struct cfg_ctx *c, yaml_node_t *n, size_t i, void *o
 /* Reads the fields that depend on the rule type, with messages that say what that type wants. */
 static void nat_finish(struct cfg_ctx *c, yaml_node_t *n, struct nat_ctx *x)
 {
-	struct eg_nat_rule *r = x->r;
+	struct eg_cfg_nat_rule *r = x->r;
 	const char *tname = "";
 	unsigned int need = 0, allowed = NF_TYPE;
 	size_t saved;
@@ -1660,19 +1590,19 @@ static void nat_finish(struct cfg_ctx *c, yaml_node_t *n, struct nat_ctx *x)
 		if (nat_types[i].val == r->type)
 			tname = nat_types[i].name;
 	switch (r->type) {
-	case EG_NAT_SNAT:
-	case EG_NAT_NETMAP:
+	case EG_CFG_NAT_SNAT:
+	case EG_CFG_NAT_NETMAP:
 		need = NF_INSIDE | NF_OUTSIDE;
 		break;
-	case EG_NAT_REMOTE_NETMAP:
+	case EG_CFG_NAT_REMOTE_NETMAP:
 		need = NF_INSIDE | NF_REMOTE;
 		break;
-	case EG_NAT_POOL:
+	case EG_CFG_NAT_POOL:
 		need = NF_INSIDE | NF_OUTSIDE;
 		allowed |= NF_PORTS;
 		break;
-	case EG_NAT_PUBLISH:
-	case EG_NAT_FORWARD:
+	case EG_CFG_NAT_PUBLISH:
+	case EG_CFG_NAT_FORWARD:
 		need = NF_INSIDE | NF_OUTSIDE;
 		allowed |= NF_PROTO;
 		break;
@@ -1694,7 +1624,7 @@ static void nat_finish(struct cfg_ctx *c, yaml_node_t *n, struct nat_ctx *x)
 	if ((x->seen & need) != need)
 		return;
 	switch (r->type) {
-	case EG_NAT_SNAT:
+	case EG_CFG_NAT_SNAT:
 		saved = path_push_key(c, "inside");
 		get_host(c, x->inside, &r->inside);
 		path_pop(c, saved);
@@ -1702,10 +1632,10 @@ static void nat_finish(struct cfg_ctx *c, yaml_node_t *n, struct nat_ctx *x)
 		get_host(c, x->outside, &r->outside);
 		path_pop(c, saved);
 		break;
-	case EG_NAT_NETMAP:
-	case EG_NAT_REMOTE_NETMAP: {
-		yaml_node_t *other = r->type == EG_NAT_NETMAP ? x->outside : x->remote;
-		const char *oname = r->type == EG_NAT_NETMAP ? "outside" : "remote";
+	case EG_CFG_NAT_NETMAP:
+	case EG_CFG_NAT_REMOTE_NETMAP: {
+		yaml_node_t *other = r->type == EG_CFG_NAT_NETMAP ? x->outside : x->remote;
+		const char *oname = r->type == EG_CFG_NAT_NETMAP ? "outside" : "remote";
 
 		saved = path_push_key(c, "inside");
 		get_prefix(c, x->inside, &r->inside, true);
@@ -1720,7 +1650,7 @@ static void nat_finish(struct cfg_ctx *c, yaml_node_t *n, struct nat_ctx *x)
 		path_pop(c, saved);
 		break;
 	}
-	case EG_NAT_POOL:
+	case EG_CFG_NAT_POOL:
 		if (!(x->seen & NF_PORTS)) {
 			r->port_lo = DEF_POOL_PORT_LO;
 			r->port_hi = DEF_POOL_PORT_HI;
@@ -1733,8 +1663,8 @@ static void nat_finish(struct cfg_ctx *c, yaml_node_t *n, struct nat_ctx *x)
 		get_host(c, x->outside, &r->outside);
 		path_pop(c, saved);
 		break;
-	case EG_NAT_PUBLISH:
-	case EG_NAT_FORWARD:
+	case EG_CFG_NAT_PUBLISH:
+	case EG_CFG_NAT_FORWARD:
 		if (!(x->seen & NF_PROTO))
 			r->proto = IPPROTO_TCP;
 		saved = path_push_key(c, "inside");
@@ -1751,7 +1681,7 @@ static void nat_finish(struct cfg_ctx *c, yaml_node_t *n, struct nat_ctx *x)
 
 static void one_nat(struct cfg_ctx *c, yaml_node_t *n, size_t i, void *obj)
 {
-	struct eg_child *ch = obj;
+	struct eg_cfg_child *ch = obj;
 	struct nat_ctx x = { .r = &ch->nat[i] };
 
 	x.r->line = (uint32_t)n->start_mark.line + 1;
@@ -1771,14 +1701,14 @@ static void ch_nat(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 }
 
 static const struct enum_def allow_dirs[] = {
-	{ "out", EG_ALLOW_OUT },
-	{ "in", EG_ALLOW_IN },
-	{ "both", EG_ALLOW_BOTH },
+	{ "out", EG_CFG_ALLOW_OUT },
+	{ "in", EG_CFG_ALLOW_IN },
+	{ "both", EG_CFG_ALLOW_BOTH },
 };
 
 static void al_dir(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 {
-	GET_ENUM(c, n, allow_dirs, &((struct eg_allow_rule *)obj)->dir);
+	GET_ENUM(c, n, allow_dirs, &((struct eg_cfg_allow_rule *)obj)->dir);
 }
 
 static void al_proto(struct cfg_ctx *c, yaml_node_t *n, void *obj)
@@ -1787,28 +1717,28 @@ static void al_proto(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 
 	if (!v)
 		return;
-	if (parse_proto(v, &((struct eg_allow_rule *)obj)->proto))
+	if (parse_proto(v, &((struct eg_cfg_allow_rule *)obj)->proto))
 		cfg_error(c, n, "expected a protocol (tcp, udp, icmp, any or a number), got '%s'",
 			  SHOW(c, v));
 }
 
 static void al_ports(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 {
-	struct eg_allow_rule *a = obj;
+	struct eg_cfg_allow_rule *a = obj;
 
 	get_ports(c, n, &a->port_lo, &a->port_hi);
 }
 
 static void al_local(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 {
-	struct eg_allow_rule *a = obj;
+	struct eg_cfg_allow_rule *a = obj;
 
 	a->has_local = get_prefix(c, n, &a->local, true);
 }
 
 static void al_remote(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 {
-	struct eg_allow_rule *a = obj;
+	struct eg_cfg_allow_rule *a = obj;
 
 	a->has_remote = get_prefix(c, n, &a->remote, true);
 }
@@ -1821,8 +1751,8 @@ static const struct key_def allow_keys[] = {
 
 static void one_allow(struct cfg_ctx *c, yaml_node_t *n, size_t i, void *obj)
 {
-	struct eg_child *ch = obj;
-	struct eg_allow_rule *a = &ch->allow[i];
+	struct eg_cfg_child *ch = obj;
+	struct eg_cfg_allow_rule *a = &ch->allow[i];
 
 	a->port_lo = 0;
 	a->port_hi = 65535;
@@ -1882,7 +1812,7 @@ static bool in_selectors(const struct eg_selector *sel, size_t n, const struct e
 }
 
 /* Relations inside one child: NAT against selectors, NAT rules against each other. */
-static void child_validate(struct cfg_ctx *c, yaml_node_t *n, struct eg_child *ch)
+static void child_validate(struct cfg_ctx *c, yaml_node_t *n, struct eg_cfg_child *ch)
 {
 	char a[64], b[64];
 
@@ -1901,8 +1831,9 @@ static void child_validate(struct cfg_ctx *c, yaml_node_t *n, struct eg_child *c
 			cfg_error(c, n, "NAT rules need mode: tunnel");
 	}
 	for (size_t i = 0; i < ch->n_nat; i++) {
-		const struct eg_nat_rule *r = &ch->nat[i];
-		bool remote_side = r->type == EG_NAT_REMOTE_NETMAP || r->type == EG_NAT_FORWARD;
+		const struct eg_cfg_nat_rule *r = &ch->nat[i];
+		bool remote_side =
+			r->type == EG_CFG_NAT_REMOTE_NETMAP || r->type == EG_CFG_NAT_FORWARD;
 
 		if (!r->outside.af)
 			continue; /* not parsed: already reported */
@@ -1914,33 +1845,34 @@ static void child_validate(struct cfg_ctx *c, yaml_node_t *n, struct eg_child *c
 				r->line, eg_prefix_str(&r->outside, a, sizeof(a)),
 				remote_side ? "remote" : "local");
 		for (size_t j = 0; j < i; j++) {
-			const struct eg_nat_rule *q = &ch->nat[j];
+			const struct eg_cfg_nat_rule *q = &ch->nat[j];
 
 			if (!q->outside.af)
 				continue;
 			/* two translations of the same inside source are ambiguous */
-			if ((r->type == EG_NAT_SNAT || r->type == EG_NAT_NETMAP) &&
-			    (q->type == EG_NAT_SNAT || q->type == EG_NAT_NETMAP) &&
+			if ((r->type == EG_CFG_NAT_SNAT || r->type == EG_CFG_NAT_NETMAP) &&
+			    (q->type == EG_CFG_NAT_SNAT || q->type == EG_CFG_NAT_NETMAP) &&
 			    prefix_overlaps(&r->inside, &q->inside))
 				cfg_error(
 					c, n,
 					"nat rules at lines %u and %u both translate %s: only one can apply",
 					q->line, r->line, eg_prefix_str(&r->inside, a, sizeof(a)));
 			/* two inside sources sharing one outside address cannot be told apart */
-			if ((r->type == EG_NAT_SNAT || r->type == EG_NAT_NETMAP) &&
-			    (q->type == EG_NAT_SNAT || q->type == EG_NAT_NETMAP ||
-			     q->type == EG_NAT_POOL) &&
+			if ((r->type == EG_CFG_NAT_SNAT || r->type == EG_CFG_NAT_NETMAP) &&
+			    (q->type == EG_CFG_NAT_SNAT || q->type == EG_CFG_NAT_NETMAP ||
+			     q->type == EG_CFG_NAT_POOL) &&
 			    prefix_overlaps(&r->outside, &q->outside))
 				cfg_error(
 					c, n,
 					"nat rules at lines %u and %u both use %s as the outside address: replies could not be told apart",
 					q->line, r->line, eg_prefix_str(&r->outside, b, sizeof(b)));
-			if (r->type == EG_NAT_REMOTE_NETMAP && q->type == EG_NAT_REMOTE_NETMAP &&
+			if (r->type == EG_CFG_NAT_REMOTE_NETMAP &&
+			    q->type == EG_CFG_NAT_REMOTE_NETMAP &&
 			    (prefix_overlaps(&r->inside, &q->inside) ||
 			     prefix_overlaps(&r->outside, &q->outside)))
 				cfg_error(c, n, "remote-netmap rules at lines %u and %u overlap",
 					  q->line, r->line);
-			if (r->type == EG_NAT_PUBLISH && q->type == EG_NAT_PUBLISH &&
+			if (r->type == EG_CFG_NAT_PUBLISH && q->type == EG_CFG_NAT_PUBLISH &&
 			    r->proto == q->proto && r->outside_port == q->outside_port &&
 			    !memcmp(r->outside.addr, q->outside.addr, 4))
 				cfg_error(
@@ -1958,7 +1890,7 @@ struct children_ctx {
 static void one_child(struct cfg_ctx *c, yaml_node_t *n, size_t i, void *obj)
 {
 	struct eg_tunnel *t = obj;
-	struct eg_child *ch = &t->children[i];
+	struct eg_cfg_child *ch = &t->children[i];
 
 	ch->mode = EG_CHILD_MODE_TUNNEL;
 	ch->direction = EG_DIR_ONE_WAY;
@@ -2041,12 +1973,12 @@ static void t_psk(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 
 static void t_ike(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 {
-	get_proposals(c, n, &((struct eg_tunnel *)obj)->ike);
+	get_proposals(c, n, ((struct eg_tunnel *)obj)->ike, &c->ike_node);
 }
 
 static void t_esp(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 {
-	get_proposals(c, n, &((struct eg_tunnel *)obj)->esp);
+	get_proposals(c, n, ((struct eg_tunnel *)obj)->esp, &c->esp_node);
 }
 
 static void t_ike_lifetime(struct cfg_ctx *c, yaml_node_t *n, void *obj)
@@ -2232,10 +2164,8 @@ static void tunnel_defaults(struct eg_tunnel *t, const struct eg_global *g)
 	t->mode = EG_MODE_BOTH;
 	t->start = EG_START_START;
 	t->nat_traversal = EG_NATT_AUTO;
-	for (size_t i = 0; i < sizeof(def_ike_proposals) / sizeof(def_ike_proposals[0]); i++)
-		snprintf(t->ike.str[t->ike.n++], EG_CFG_PROPOSAL_MAX, "%s", def_ike_proposals[i]);
-	for (size_t i = 0; i < sizeof(def_esp_proposals) / sizeof(def_esp_proposals[0]); i++)
-		snprintf(t->esp.str[t->esp.n++], EG_CFG_PROPOSAL_MAX, "%s", def_esp_proposals[i]);
+	snprintf(t->ike, sizeof(t->ike), "default");
+	snprintf(t->esp, sizeof(t->esp), "default");
 }
 
 /* Relations inside one tunnel: peer and mode, lifetimes, DPD. */
@@ -2298,10 +2228,11 @@ static void tunnel_validate(struct cfg_ctx *c, yaml_node_t *n, struct eg_tunnel 
 			cfg_error(c, n, "dpd.timeout (%us) must be at least dpd.delay (%us)",
 				  t->dpd_timeout, t->dpd_delay);
 	}
-	for (size_t i = 0; i < t->ike.n; i++)
-		check_proposal(c, n, t->ike.str[i], g->allow_weak_algorithms);
-	for (size_t i = 0; i < t->esp.n; i++)
-		check_proposal(c, n, t->esp.str[i], g->allow_weak_algorithms);
+	/* the tunnel's own key when written, else the tunnel (for the "default" proposals) */
+	check_proposals(c, c->ike_node ? c->ike_node : n, "ike", t->ike,
+			IKE_PROTO_IKE);
+	check_proposals(c, c->esp_node ? c->esp_node : n, "esp", t->esp,
+			IKE_PROTO_ESP);
 }
 
 static void top_tunnels(struct cfg_ctx *c, yaml_node_t *n, void *obj)
@@ -2352,6 +2283,7 @@ static void top_tunnels(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 		tunnel_defaults(t, &cfg->global);
 		saved = path_push_key(c, name);
 		c->start_node = NULL;
+		c->ike_node = c->esp_node = NULL;
 		/* the list of a key written in the file replaces the defaults */
 		if (walk_map(c, v, tunnel_keys, t))
 			tunnel_validate(c, v, t);
@@ -2393,12 +2325,13 @@ static bool addr_equal(const struct eg_addr *a, const struct eg_addr *b)
  * prefix appear under another one, and that is what tells two partners with the same network
  * apart (S5).
  */
-static struct eg_prefix remote_inside_view(const struct eg_child *ch, const struct eg_selector *s)
+static struct eg_prefix remote_inside_view(const struct eg_cfg_child *ch,
+					   const struct eg_selector *s)
 {
 	for (size_t i = 0; i < ch->n_nat; i++) {
-		const struct eg_nat_rule *r = &ch->nat[i];
+		const struct eg_cfg_nat_rule *r = &ch->nat[i];
 
-		if (r->type == EG_NAT_REMOTE_NETMAP && prefix_contains(&r->outside, &s->net))
+		if (r->type == EG_CFG_NAT_REMOTE_NETMAP && prefix_contains(&r->outside, &s->net))
 			return r->inside;
 	}
 	return s->net;
@@ -2429,8 +2362,8 @@ static void cross_validate(struct cfg_ctx *c)
 					c->n_err++;
 			for (size_t ci = 0; ci < t->n_children; ci++)
 				for (size_t cj = 0; cj < u->n_children; cj++) {
-					const struct eg_child *x = &t->children[ci];
-					const struct eg_child *y = &u->children[cj];
+					const struct eg_cfg_child *x = &t->children[ci];
+					const struct eg_cfg_child *y = &u->children[cj];
 
 					for (size_t li = 0; li < x->n_local; li++)
 						for (size_t lj = 0; lj < y->n_local; lj++)
@@ -3026,7 +2959,7 @@ static bool selector_eq(const struct eg_selector *a, const struct eg_selector *b
 	       a->port_hi == b->port_hi;
 }
 
-static bool nat_eq(const struct eg_nat_rule *a, const struct eg_nat_rule *b)
+static bool nat_eq(const struct eg_cfg_nat_rule *a, const struct eg_cfg_nat_rule *b)
 {
 	if (a->type != b->type || a->proto != b->proto || !prefix_eq(&a->inside, &b->inside) ||
 	    !prefix_eq(&a->outside, &b->outside) || a->inside_port != b->inside_port ||
@@ -3039,7 +2972,7 @@ static bool nat_eq(const struct eg_nat_rule *a, const struct eg_nat_rule *b)
 	return true;
 }
 
-static bool allow_eq(const struct eg_allow_rule *a, const struct eg_allow_rule *b)
+static bool allow_eq(const struct eg_cfg_allow_rule *a, const struct eg_cfg_allow_rule *b)
 {
 	return a->dir == b->dir && a->proto == b->proto && a->port_lo == b->port_lo &&
 	       a->port_hi == b->port_hi && a->has_local == b->has_local &&
@@ -3048,7 +2981,7 @@ static bool allow_eq(const struct eg_allow_rule *a, const struct eg_allow_rule *
 	       (!a->has_remote || prefix_eq(&a->remote, &b->remote));
 }
 
-static bool child_eq(const struct eg_child *a, const struct eg_child *b)
+static bool child_eq(const struct eg_cfg_child *a, const struct eg_cfg_child *b)
 {
 	if (strcmp(a->name, b->name) || a->mode != b->mode || a->direction != b->direction ||
 	    a->n_local != b->n_local || a->n_remote != b->n_remote ||
@@ -3070,16 +3003,6 @@ static bool child_eq(const struct eg_child *a, const struct eg_child *b)
 	return true;
 }
 
-static bool proposals_eq(const struct eg_proposals *a, const struct eg_proposals *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->str[i], b->str[i]))
-			return false;
-	return true;
-}
-
 bool eg_config_tunnel_equal(const struct eg_tunnel *a, const struct eg_tunnel *b)
 {
 	if (strcmp(a->name, b->name) || a->peer_kind != b->peer_kind ||
@@ -3088,14 +3011,14 @@ bool eg_config_tunnel_equal(const struct eg_tunnel *a, const struct eg_tunnel *b
 	    a->peer_port != b->peer_port || a->has_local_addr != b->has_local_addr ||
 	    (a->has_local_addr && !addr_equal(&a->local_addr, &b->local_addr)) ||
 	    !id_equal(&a->local_id, &b->local_id) || !id_equal(&a->remote_id, &b->remote_id) ||
-	    strcmp(a->psk_name, b->psk_name) || !proposals_eq(&a->ike, &b->ike) ||
-	    !proposals_eq(&a->esp, &b->esp) || a->ike_lifetime != b->ike_lifetime ||
-	    a->lifetime != b->lifetime || a->rekey_margin != b->rekey_margin ||
-	    a->rekey_fuzz != b->rekey_fuzz || a->life_bytes != b->life_bytes ||
-	    a->life_packets != b->life_packets || a->dpd_delay != b->dpd_delay ||
-	    a->dpd_timeout != b->dpd_timeout || a->dpd_action != b->dpd_action ||
-	    a->mode != b->mode || a->start != b->start || a->nat_traversal != b->nat_traversal ||
-	    a->strict_selectors != b->strict_selectors || a->n_children != b->n_children)
+	    strcmp(a->psk_name, b->psk_name) || strcmp(a->ike, b->ike) || strcmp(a->esp, b->esp) ||
+	    a->ike_lifetime != b->ike_lifetime || a->lifetime != b->lifetime ||
+	    a->rekey_margin != b->rekey_margin || a->rekey_fuzz != b->rekey_fuzz ||
+	    a->life_bytes != b->life_bytes || a->life_packets != b->life_packets ||
+	    a->dpd_delay != b->dpd_delay || a->dpd_timeout != b->dpd_timeout ||
+	    a->dpd_action != b->dpd_action || a->mode != b->mode || a->start != b->start ||
+	    a->nat_traversal != b->nat_traversal || a->strict_selectors != b->strict_selectors ||
+	    a->n_children != b->n_children)
 		return false;
 	/* a changed PSK changes the tunnel even though its name did not */
 	if (!a->psk != !b->psk)

@@ -30,15 +30,14 @@ enum eg_config_limits {
 	EG_CFG_MAX_POOL_INSIDE = 16, /* inside prefixes of one many-to-one rule */
 	EG_CFG_MAX_MASQ = 16,	     /* global masquerade rules */
 	EG_CFG_MAX_LOCAL_ADDRS = 8,
-	EG_CFG_MAX_PROPOSALS = 16, /* proposal strings per ike/esp key */
 	EG_CFG_MAX_PSKS = 1024,
-	EG_CFG_NAME_MAX = 64,	   /* tunnel, child and PSK names, with the NUL */
-	EG_CFG_FQDN_MAX = 254,	   /* 253 + NUL */
-	EG_CFG_PROPOSAL_MAX = 256, /* one proposal string, with the NUL */
-	EG_CFG_ID_MAX = 255,	   /* identity data bytes */
-	EG_CFG_PSK_MAX = 512,	   /* decoded PSK bytes */
-	EG_CFG_MAX_ERRORS = 32,	   /* errors kept; further ones are counted */
-	EG_CFG_ERR_LEN = 1024,	   /* one formatted error line */
+	EG_CFG_NAME_MAX = 64,	    /* tunnel, child and PSK names, with the NUL */
+	EG_CFG_FQDN_MAX = 254,	    /* 253 + NUL */
+	EG_CFG_PROPOSAL_MAX = 1024, /* all proposals of ike or esp, ','-joined, with the NUL */
+	EG_CFG_ID_MAX = 255,	    /* identity data bytes */
+	EG_CFG_PSK_MAX = 512,	    /* decoded PSK bytes */
+	EG_CFG_MAX_ERRORS = 32,	    /* errors kept; further ones are counted */
+	EG_CFG_ERR_LEN = 1024,	    /* one formatted error line */
 };
 
 /* An IPv4 or IPv6 address; af is AF_INET or AF_INET6, unused bytes are zero. */
@@ -120,17 +119,17 @@ enum eg_direction {
  * NAT rules of a child (docs/CONFIG.md, "nat"). "inside" is the address as our network knows it,
  * "outside" as the partner sees it through the tunnel (within the child's local selectors).
  */
-enum eg_nat_type {
-	EG_NAT_SNAT = 1,      /* 1:1 host: inside host <-> outside host */
-	EG_NAT_NETMAP,	      /* 1:1 prefix: inside prefix <-> outside prefix, same length */
-	EG_NAT_REMOTE_NETMAP, /* the partner's remote prefix appears to us as inside prefix */
-	EG_NAT_POOL,	      /* many-to-one: pool_inside[] -> outside host, ports port_lo..hi */
-	EG_NAT_PUBLISH,	      /* partner opens outside:port/proto -> inside:inside_port */
-	EG_NAT_FORWARD,	      /* we open inside:port/proto -> partner's outside:outside_port */
+enum eg_cfg_nat_type {
+	EG_CFG_NAT_SNAT = 1,	  /* 1:1 host: inside host <-> outside host */
+	EG_CFG_NAT_NETMAP,	  /* 1:1 prefix: inside prefix <-> outside prefix, same length */
+	EG_CFG_NAT_REMOTE_NETMAP, /* the partner's remote prefix appears to us as inside prefix */
+	EG_CFG_NAT_POOL,    /* many-to-one: pool_inside[] -> outside host, ports port_lo..hi */
+	EG_CFG_NAT_PUBLISH, /* partner opens outside:port/proto -> inside:inside_port */
+	EG_CFG_NAT_FORWARD, /* we open inside:port/proto -> partner's outside:outside_port */
 };
 
-struct eg_nat_rule {
-	uint8_t type;  /* enum eg_nat_type */
+struct eg_cfg_nat_rule {
+	uint8_t type;  /* enum eg_cfg_nat_type */
 	uint8_t proto; /* publish/forward: IPPROTO_TCP or IPPROTO_UDP; else 0 */
 	/*
 	 * snat/netmap/pool/publish: inside = ours, outside = our address as the partner sees it.
@@ -145,18 +144,18 @@ struct eg_nat_rule {
 	uint32_t line; /* where the rule starts in the file (for diagnostics, ignored by _equal) */
 };
 
-enum eg_allow_dir {
-	EG_ALLOW_OUT = 0, /* our side opens */
-	EG_ALLOW_IN,	  /* the partner opens */
-	EG_ALLOW_BOTH,
+enum eg_cfg_allow_dir {
+	EG_CFG_ALLOW_OUT = 0, /* our side opens */
+	EG_CFG_ALLOW_IN,      /* the partner opens */
+	EG_CFG_ALLOW_BOTH,
 };
 
 /*
  * Firewall allow rule of a child. With no allow rules, everything within the selectors may flow
  * (subject to the direction rule); with one or more, only what some rule matches.
  */
-struct eg_allow_rule {
-	uint8_t dir;		   /* enum eg_allow_dir */
+struct eg_cfg_allow_rule {
+	uint8_t dir;		   /* enum eg_cfg_allow_dir */
 	uint8_t proto;		   /* 0 = any */
 	uint16_t port_lo, port_hi; /* destination port of the opening packet; 0..65535 = any */
 	bool has_local, has_remote;
@@ -164,12 +163,7 @@ struct eg_allow_rule {
 	uint32_t line;
 };
 
-struct eg_proposals {
-	uint8_t n;
-	char str[EG_CFG_MAX_PROPOSALS][EG_CFG_PROPOSAL_MAX];
-};
-
-struct eg_child {
+struct eg_cfg_child {
 	char name[EG_CFG_NAME_MAX];
 	uint8_t mode;	   /* enum eg_child_mode */
 	uint8_t direction; /* enum eg_direction */
@@ -178,8 +172,8 @@ struct eg_child {
 	struct eg_selector remote[EG_CFG_MAX_SELECTORS]; /* the partner's real addresses */
 	uint32_t replay_window;				 /* packets; 0 disables anti-replay */
 	uint16_t n_nat, n_allow;
-	struct eg_nat_rule nat[EG_CFG_MAX_NAT];
-	struct eg_allow_rule allow[EG_CFG_MAX_ALLOW];
+	struct eg_cfg_nat_rule nat[EG_CFG_MAX_NAT];
+	struct eg_cfg_allow_rule allow[EG_CFG_MAX_ALLOW];
 	uint32_t line;
 };
 
@@ -200,7 +194,11 @@ struct eg_tunnel {
 	struct eg_id local_id, remote_id;
 	char psk_name[EG_CFG_NAME_MAX];
 	const struct eg_psk *psk; /* into eg_config_file.psks; never NULL in a loaded config */
-	struct eg_proposals ike, esp;
+	/*
+	 * strongSwan proposal strings, list items joined with ',' ("default" when not configured),
+	 * validated with ike_prop_parse(); the engine parses them the same way.
+	 */
+	char ike[EG_CFG_PROPOSAL_MAX], esp[EG_CFG_PROPOSAL_MAX];
 	uint32_t ike_lifetime; /* s */
 	uint32_t lifetime;     /* s, CHILD SAs */
 	uint32_t rekey_margin; /* s before expiry when rekeying starts */
@@ -215,7 +213,7 @@ struct eg_tunnel {
 	uint8_t nat_traversal; /* enum eg_natt */
 	bool strict_selectors; /* refuse (TS_UNACCEPTABLE) instead of narrowing wider proposals */
 	size_t n_children;
-	struct eg_child *children;
+	struct eg_cfg_child *children;
 	uint32_t line;
 };
 
