@@ -64,10 +64,13 @@ enum eg_limits {
  *   [EG_PRIO_CHILD_BASE, EG_PRIO_FALLBACK_BASE)  marked out/in/fwd policies of children
  *   [EG_PRIO_FALLBACK_BASE, ...)                  unmarked "block" policies on the same selectors, so
  *                                                 a packet that reaches XFRM unclassified is dropped,
- *                                                 never sent in clear (fail closed)
+ *                                                 never sent in clear (fail closed); these carry
+ *                                                 no mark or reqid, so this range is what names
+ *                                                 them as espgate's
  */
 #define EG_PRIO_CHILD_BASE 0x00100000u
 #define EG_PRIO_FALLBACK_BASE 0x00400000u
+#define EG_PRIO_FALLBACK_END 0x00800000u /* unmarked block policies in [BASE, END) are ours */
 
 /* XDP -> tc handoff, in the XDP metadata area in front of the frame. */
 #define EG_META_MAGIC 0xe59a7e01u

@@ -1455,7 +1455,10 @@ bool xfrm_pol_is_ours(const struct xfrm_pol *p)
 	for (i = 0; i < p->n_tmpl && i < XFRMB_TMPL_MAX; i++)
 		if (xfrm_reqid_is_ours(p->tmpl[i].reqid))
 			return true;
-	return false;
+	/* The fail-closed block policies carry neither mark nor template: they are recognised by
+	 * their reserved priority range (espgate_abi.h). */
+	return !p->n_tmpl && p->action == XFRM_POLICY_BLOCK && !p->mark_mask &&
+	       p->priority >= EG_PRIO_FALLBACK_BASE && p->priority < EG_PRIO_FALLBACK_END;
 }
 
 struct collect {
