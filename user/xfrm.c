@@ -1909,20 +1909,41 @@ static int parse_acquire(const struct nlmsghdr *nlh, struct xfrm_ev_acquire *a)
 	return 0;
 }
 
+/*
+ * The framing of a datagram: each message passes the three checks, in size_t (libmnl's
+ * mnl_nlmsg_ok() casts nlmsg_len to int, so a length >= 2^31 would pass it), and nothing is left
+ * over. Checked for the whole datagram before any event is delivered.
+ */
+static int msgs_validate(const unsigned char *p, size_t len)
+{
+	while (len) {
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
+		size_t step;
+
+		if (len < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len)
+			return -EBADMSG;
+		step = MNL_ALIGN(nlh->nlmsg_len);
+		if (step >= len)
+			break;
+		len -= step;
+		p += step;
+	}
+	return 0;
+}
+
 int xfrm_events_parse(const void *buf, size_t len, xfrm_event_cb cb, void *arg)
 {
 	const unsigned char *p = buf;
 	int n = 0, err;
 
+	err = msgs_validate(p, len);
+	if (err)
+		return err;
 	while (len) {
 		const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
 		struct xfrm_event ev;
 		size_t step;
 
-		/* The three checks, in size_t: libmnl's mnl_nlmsg_ok() casts nlmsg_len to int, so a
-		 * length >= 2^31 would pass it. */
-		if (len < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len)
-			return -EBADMSG;
 		memset(&ev, 0, sizeof(ev));
 		ev.msg_type = nlh->nlmsg_type;
 		switch (nlh->nlmsg_type) {
