@@ -14,7 +14,7 @@ BUILD_PKGS=(make clang llvm gcc libc6-dev pkg-config libbpf-dev libxdp-dev bpfto
 TEST_PKGS=(libcmocka-dev libclang-rt-14-dev cppcheck clang-tidy clang-format
 	charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
 	qemu-system-x86 busybox-static tcpdump iptables nftables ethtool xdp-tools
-	iputils-ping netcat-openbsd curl python3 socat util-linux procps cpio gzip xz-utils zstd
+	iputils-ping netcat-openbsd curl python3 python3-cryptography socat util-linux procps cpio gzip xz-utils zstd
 	kmod bsdextrautils)
 
 set_name=${1:-test}
