@@ -545,10 +545,14 @@ int eg_parse_selector(const char *s, struct eg_selector *sel)
 	} else {
 		const char *slash = strchr(s, '/');
 
-		colon = strchr(slash ? slash : s, ':');
-		if (!slash && colon && strchr(colon + 1, ':'))
-			colon = NULL; /* bare IPv6 address without protocol */
-		end = colon ? colon : s + strlen(s);
+		struct in6_addr probe;
+
+		if (!slash && inet_pton(AF_INET6, s, &probe) == 1) {
+			end = s + strlen(s); /* a bare IPv6 address, no protocol */
+		} else {
+			colon = strchr(slash ? slash : s, ':');
+			end = colon ? colon : s + strlen(s);
+		}
 		nlen = (size_t)(end - s);
 		if (nlen >= sizeof(net))
 			return -EINVAL;
@@ -817,17 +821,21 @@ const char *eg_prefix_str(const struct eg_prefix *p, char *buf, size_t len)
 
 const char *eg_selector_str(const struct eg_selector *s, char *buf, size_t len)
 {
-	char p[INET6_ADDRSTRLEN + 8];
+	char p[INET6_ADDRSTRLEN + 8], proto[8];
 
 	eg_prefix_str(&s->net, p, sizeof(p));
+	snprintf(proto, sizeof(proto), "%u", s->proto);
+	for (size_t i = 1; i < sizeof(proto_names) / sizeof(proto_names[0]); i++)
+		if (proto_names[i].num == s->proto)
+			snprintf(proto, sizeof(proto), "%s", proto_names[i].name);
 	if (!s->proto)
 		snprintf(buf, len, "%s", p);
 	else if (s->port_lo == 0 && s->port_hi == 65535)
-		snprintf(buf, len, "%s:%u", p, s->proto);
+		snprintf(buf, len, "%s:%s", p, proto);
 	else if (s->port_lo == s->port_hi)
-		snprintf(buf, len, "%s:%u:%u", p, s->proto, s->port_lo);
+		snprintf(buf, len, "%s:%s:%u", p, proto, s->port_lo);
 	else
-		snprintf(buf, len, "%s:%u:%u-%u", p, s->proto, s->port_lo, s->port_hi);
+		snprintf(buf, len, "%s:%s:%u-%u", p, proto, s->port_lo, s->port_hi);
 	return buf;
 }
 
@@ -1398,13 +1406,22 @@ static void one_selector(struct cfg_ctx *c, yaml_node_t *n, size_t i, void *obj)
 		return;
 	if (eg_parse_selector(v, s)) {
 		/* say which part is wrong: the prefix, or what follows it */
-		snprintf(head, sizeof(head), "%.*s", (int)strcspn(v, ":"), v);
-		err = strchr(v, '/') ? parse_prefix(head, &probe) : 0;
-		cfg_error(
-			c, n,
-			"expected a selector prefix[:proto[:port|lo-hi]] like 10.1.0.0/16 or 10.1.0.0/16:tcp:8080, got '%s'%s%s",
-			SHOW(c, v), prefix_why(err) ? ": " : "",
-			prefix_why(err) ? prefix_why(err) : "");
+		const char *slash = strchr(v, '/');
+		size_t plen = v[0] == '[' ? 0
+					  : strcspn(slash ? slash : v, ":") +
+						    (size_t)(slash ? slash - v : 0);
+
+		snprintf(head, sizeof(head), "%.*s", (int)plen, v);
+		err = plen ? parse_prefix(head, &probe) : -EINVAL;
+		if (plen && err)
+			cfg_error(c, n, "expected a CIDR prefix like 10.1.0.0/16, got '%s'%s%s",
+				  SHOW(c, head), prefix_why(err) ? ": " : "",
+				  prefix_why(err) ? prefix_why(err) : "");
+		else
+			cfg_error(
+				c, n,
+				"expected a selector prefix[:proto[:port|lo-hi]] like 10.1.0.0/16 or 10.1.0.0/16:tcp:8080 (ports only with tcp, udp or sctp), got '%s'",
+				SHOW(c, v));
 		return;
 	}
 	if (s->net.af != AF_INET) {
@@ -2229,10 +2246,8 @@ static void tunnel_validate(struct cfg_ctx *c, yaml_node_t *n, struct eg_tunnel 
 				  t->dpd_timeout, t->dpd_delay);
 	}
 	/* the tunnel's own key when written, else the tunnel (for the "default" proposals) */
-	check_proposals(c, c->ike_node ? c->ike_node : n, "ike", t->ike,
-			IKE_PROTO_IKE);
-	check_proposals(c, c->esp_node ? c->esp_node : n, "esp", t->esp,
-			IKE_PROTO_ESP);
+	check_proposals(c, c->ike_node ? c->ike_node : n, "ike", t->ike, IKE_PROTO_IKE);
+	check_proposals(c, c->esp_node ? c->esp_node : n, "esp", t->esp, IKE_PROTO_ESP);
 }
 
 static void top_tunnels(struct cfg_ctx *c, yaml_node_t *n, void *obj)
