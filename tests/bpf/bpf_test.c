@@ -108,7 +108,7 @@ void pkt_build(struct pkt *p, const struct pkt_spec *s)
 		break;
 	case IPPROTO_ICMP:
 		hl = 8;
-		l4[0] = 8; /* echo request */
+		l4[0] = s->icmp_reply ? 0 : 8; /* echo reply / request */
 		put16(l4 + 4, s->sport);
 		put16(l4 + 6, 1);
 		break;
@@ -134,6 +134,16 @@ void pkt_build(struct pkt *p, const struct pkt_spec *s)
 		put16(l4 + 2, csum_fold(csum_add(0, l4, l4len)));
 	}
 	p->len = (size_t)(l4 - b) + l4len;
+}
+
+void pkt_set_addrs(struct pkt *p, uint32_t saddr, uint32_t daddr)
+{
+	uint8_t *ip = p->b + 14;
+
+	put32(ip + 12, saddr);
+	put32(ip + 16, daddr);
+	put16(ip + 10, 0);
+	put16(ip + 10, csum_fold(csum_add(0, ip, 20)));
 }
 
 int pkt_verify_csums(const uint8_t *f, size_t len)
@@ -201,6 +211,32 @@ int pkt_verify_csums(const uint8_t *f, size_t len)
 
 int bt_open(struct bt *t)
 {
+	return bt_open_ct(t, 0);
+}
+
+int bt_stats_all(struct bt *t, uint64_t *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct eg_stat_val vals[EG_STAT_MAX * (ncpu > 0 ? ncpu : 1)];
+	uint32_t keys[EG_STAT_MAX], count = EG_STAT_MAX, batch;
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	if (bpf_map_lookup_batch(bpf_map__fd(t->skel->maps.eg_stats), NULL, &batch, keys, vals,
+				 &count, &o) &&
+	    errno != ENOENT)
+		return -errno;
+	memset(out, 0, sizeof(uint64_t) * EG_STAT_MAX);
+	for (uint32_t i = 0; i < count; i++)
+		for (int c = 0; c < ncpu; c++)
+			if (keys[i] < EG_STAT_MAX)
+				out[keys[i]] += vals[i * (uint32_t)ncpu + (uint32_t)c].packets;
+	return 0;
+}
+
+int bt_open_ct(struct bt *t, uint32_t ct_max)
+{
 	struct bpf_map *map;
 	int err;
 
@@ -211,6 +247,8 @@ int bt_open(struct bt *t)
 		return -errno;
 	/* Never pin from tests: a gateway's /sys/fs/bpf/espgate must stay untouched. */
 	bpf_object__for_each_map(map, t->skel->obj) bpf_map__set_pin_path(map, NULL);
+	if (ct_max)
+		bpf_map__set_max_entries(t->skel->maps.eg_ct, ct_max);
 	err = espgate_bpf__load(t->skel);
 	if (err) {
 		espgate_bpf__destroy(t->skel);
@@ -299,15 +337,34 @@ void bt_run(struct bt *t, int prog_fd, bool is_xdp, const struct bt_case *c)
 		bt_ok(t, false, c->name, why);
 		return;
 	}
-	/* A frame that goes on (pass, tx, redirect, TC_ACT_OK) must be exactly the expected bytes. */
+	/* A frame that goes on (pass, tx, redirect, TC_ACT_OK) must be exactly the expected bytes,
+	 * behind the XDP metadata if the program wrote some. */
 	if (!(is_xdp ? c->want_ret <= XDP_DROP : c->want_ret == TC_ACT_SHOT)) {
-		if (opts.data_size_out != want->len || memcmp(out, want->b, want->len)) {
-			hexdump("got", out, opts.data_size_out);
+		uint8_t *o = out;
+		uint32_t olen = opts.data_size_out;
+
+		if (is_xdp && c->want_meta) {
+			struct eg_xdp_meta m;
+
+			memcpy(&m, out, sizeof(m));
+			if (olen < sizeof(m) || m.magic != EG_META_MAGIC ||
+			    m.mark != c->want_meta) {
+				snprintf(why, sizeof(why),
+					 "metadata magic 0x%x mark 0x%x, want mark 0x%x", m.magic,
+					 m.mark, c->want_meta);
+				bt_ok(t, false, c->name, why);
+				return;
+			}
+			o += sizeof(m);
+			olen -= (uint32_t)sizeof(m);
+		}
+		if (olen != want->len || memcmp(o, want->b, want->len)) {
+			hexdump("got", o, olen);
 			hexdump("want", want->b, want->len);
 			bt_ok(t, false, c->name, "output bytes differ");
 			return;
 		}
-		if (pkt_verify_csums(out, opts.data_size_out)) {
+		if (pkt_verify_csums(o, olen)) {
 			bt_ok(t, false, c->name, "output checksums invalid");
 			return;
 		}

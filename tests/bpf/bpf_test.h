@@ -34,9 +34,13 @@ struct pkt_spec {
 	uint8_t ttl;
 	size_t payload_len;
 	bool udp_csum_zero;
+	bool icmp_reply; /* ICMP echo reply (id in sport) instead of request */
 };
 
 void pkt_build(struct pkt *p, const struct pkt_spec *s);
+/* Rewrites the IPv4 addresses (host order) of an untagged frame and recomputes only the IPv4
+ * header checksum (for fragments, whose payload carries no L4 header). */
+void pkt_set_addrs(struct pkt *p, uint32_t saddr, uint32_t daddr);
 /* Recomputes and checks IPv4 and L4 checksums of an Ethernet/IPv4 frame; 0 if both valid. */
 int pkt_verify_csums(const uint8_t *frame, size_t len);
 
@@ -48,6 +52,7 @@ struct bt_case {
 	int want_stat;		    /* enum eg_stat that must rise by exactly one, or -1 */
 	uint32_t mark_in;	    /* tc only: __sk_buff.mark on input */
 	int want_mark;		    /* tc only: expected mark on output, -1 = don't care */
+	uint32_t want_meta;	    /* xdp only: expected eg_xdp_meta mark, 0 = no metadata */
 };
 
 struct bt {
@@ -56,6 +61,10 @@ struct bt {
 };
 
 int bt_open(struct bt *t);
+/* bt_open with eg_ct resized to ct_max entries (0 = as compiled). */
+int bt_open_ct(struct bt *t, uint32_t ct_max);
+/* All counters' packet sums in one syscall; out has EG_STAT_MAX slots. */
+int bt_stats_all(struct bt *t, uint64_t *out);
 void bt_close(struct bt *t);
 uint64_t bt_stat(struct bt *t, int stat);
 /* Runs one case against prog_fd (XDP if is_xdp, else tc) and prints one TAP line. */

@@ -80,7 +80,8 @@ static void test_range_and_uniqueness(void **state)
 	/* The extremes: /0 <-> /0, any, last order, still below the fallback range. */
 	assert_true(eg_policy_priority_raw(AF_INET, 0, 0, 0, true, true, EG_PRIO_MAX_ORDER - 1) <
 		    EG_PRIO_FALLBACK_BASE);
-	assert_int_equal(eg_policy_priority_raw(AF_INET, 0, 0, 0, true, true, EG_PRIO_MAX_ORDER), 0);
+	assert_int_equal(eg_policy_priority_raw(AF_INET, 0, 0, 0, true, true, EG_PRIO_MAX_ORDER),
+			 0);
 	assert_int_equal(eg_policy_priority_raw(AF_INET, 33, 0, 0, true, true, 0), 0);
 	/* IPv6 /128 <-> /128 ranks like IPv4 /32 <-> /32. */
 	assert_int_equal(eg_policy_priority_raw(AF_INET6, 128, 128, 0, true, true, 3),
