@@ -677,7 +677,7 @@ static int parse_b64(const char *s, size_t slen, uint8_t *out, size_t max, size_
 		if (pad == 1)
 			out[n++] = (uint8_t)(acc >> 8);
 	}
-	acc = 0;
+	OPENSSL_cleanse(&acc, sizeof(acc)); /* held key bits */
 	if (!n)
 		return -EINVAL;
 	*outlen = n;
@@ -2577,9 +2577,7 @@ static void one_psk(struct cfg_ctx *c, yaml_node_t *k, yaml_node_t *v)
 	val = scalar(c, v, "a secret");
 	if (!val)
 		return;
-	tmp = OPENSSL_secure_zalloc(EG_CFG_PSK_MAX);
-	if (!tmp)
-		tmp = calloc(1, EG_CFG_PSK_MAX);
+	tmp = calloc(1, EG_CFG_PSK_MAX); /* zeroed below before it is freed */
 	if (!tmp) {
 		cfg_error(c, v, "out of memory");
 		return;
