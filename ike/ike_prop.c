@@ -715,19 +715,42 @@ int ike_prop_format(const struct ike_proposal *p, char *buf, size_t len)
 	return sb.trunc ? -ENOSPC : 0;
 }
 
+static void prop_fmt_list(struct prop_sb *sb, const struct ike_prop_list *l)
+{
+	unsigned int i, n = l->n <= IKE_MAX_PROPOSALS ? l->n : IKE_MAX_PROPOSALS;
+
+	if (!n)
+		sb_printf(sb, "(none)");
+	for (i = 0; i < n; i++) {
+		if (i)
+			sb_printf(sb, ",");
+		prop_fmt_one(sb, &l->prop[i]);
+	}
+}
+
 int ike_prop_list_format(const struct ike_prop_list *l, char *buf, size_t len)
 {
 	struct prop_sb sb = { .buf = buf, .len = len };
-	unsigned int i, n = l->n <= IKE_MAX_PROPOSALS ? l->n : IKE_MAX_PROPOSALS;
 
 	if (!buf || !len)
 		return -ENOSPC;
 	buf[0] = '\0';
-	for (i = 0; i < n; i++) {
-		if (i)
-			sb_printf(&sb, ",");
-		prop_fmt_one(&sb, &l->prop[i]);
-	}
+	prop_fmt_list(&sb, l);
+	return sb.trunc ? -ENOSPC : 0;
+}
+
+int ike_prop_mismatch_msg(const struct ike_prop_list *ours, const struct ike_prop_list *theirs,
+			  char *buf, size_t len)
+{
+	struct prop_sb sb = { .buf = buf, .len = len };
+
+	if (!buf || !len)
+		return -ENOSPC;
+	buf[0] = '\0';
+	sb_printf(&sb, "no proposal chosen: ours ");
+	prop_fmt_list(&sb, ours);
+	sb_printf(&sb, ", theirs ");
+	prop_fmt_list(&sb, theirs);
 	return sb.trunc ? -ENOSPC : 0;
 }
 

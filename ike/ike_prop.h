@@ -127,6 +127,9 @@ int ike_prop_parse(const char *str, uint8_t proto, unsigned int flags, struct ik
  */
 int ike_prop_format(const struct ike_proposal *p, char *buf, size_t len);
 int ike_prop_list_format(const struct ike_prop_list *l, char *buf, size_t len);
+/* "no proposal chosen: ours X, theirs Y" for the log line of a failed selection. */
+int ike_prop_mismatch_msg(const struct ike_prop_list *ours, const struct ike_prop_list *theirs,
+			  char *buf, size_t len);
 
 /*
  * Responder: chooses one transform of each type from the peer's offer (see the order above).

@@ -172,10 +172,30 @@ static int ts_prefix_len(ts_u128 lo, ts_u128 hi, unsigned int bits)
 	return (int)(bits - h);
 }
 
+/*
+ * Host bits of the largest aligned block that starts at cur and ends at or before hi, in a space
+ * of the given width (cur <= hi).
+ */
+static unsigned int ts_block(ts_u128 cur, ts_u128 hi, unsigned int bits)
+{
+	unsigned int k;
+
+	if (cur == 0 && hi == ts_max(bits))
+		return bits; /* the whole space: one block */
+	/* not the whole space, so never 2^bits: k + 1 < bits keeps the shift defined */
+	for (k = 0; k + 1 < bits; k++) {
+		ts_u128 size = (ts_u128)1 << (k + 1);
+
+		if ((cur & (size - 1)) || cur + (size - 1) > hi)
+			break;
+	}
+	return k;
+}
+
 int ike_ts_to_prefixes(const struct ike_ts *ts, struct ike_prefix *out, unsigned int max,
 		       unsigned int *n)
 {
-	unsigned int alen = ts_alen(ts->type), bits = alen * 8, k, cnt = 0;
+	unsigned int alen = ts_alen(ts->type), bits = alen * 8, k;
 	ts_u128 cur, hi, last;
 
 	*n = 0;
@@ -184,26 +204,39 @@ int ike_ts_to_prefixes(const struct ike_ts *ts, struct ike_prefix *out, unsigned
 	cur = ts_load(ts->start, alen);
 	hi = ts_load(ts->end, alen);
 	for (;;) {
-		if (cur == 0 && hi == ts_max(bits)) {
-			k = bits; /* the whole address space: one /0 */
-		} else {
-			/* the largest aligned block at cur that stays within hi; never 2^bits here */
-			for (k = 0; k + 1 < bits; k++) {
-				ts_u128 size = (ts_u128)1 << (k + 1);
-
-				if ((cur & (size - 1)) || cur + (size - 1) > hi)
-					break;
-			}
-		}
-		if (cnt >= max)
+		k = ts_block(cur, hi, bits);
+		if (*n >= max)
 			return -ENOSPC;
-		out[cnt].family = alen == 4 ? AF_INET : AF_INET6;
-		out[cnt].plen = (uint8_t)(bits - k);
-		ts_store(out[cnt].addr, alen, cur);
-		cnt++;
-		*n = cnt;
+		out[*n].family = alen == 4 ? AF_INET : AF_INET6;
+		out[*n].plen = (uint8_t)(bits - k);
+		ts_store(out[*n].addr, alen, cur);
+		(*n)++;
 		last = cur + ts_max(k);
 		if (last >= hi)
+			return 0;
+		cur = last + 1;
+	}
+}
+
+int ike_ts_port_masks(const struct ike_ts *ts, struct ike_port_mask *out, unsigned int max,
+		      unsigned int *n)
+{
+	unsigned int k;
+	ts_u128 cur, last;
+
+	*n = 0;
+	if (!ike_ts_valid(ts))
+		return -EINVAL;
+	cur = ts->port_lo;
+	for (;;) {
+		k = ts_block(cur, ts->port_hi, 16);
+		if (*n >= max)
+			return -ENOSPC;
+		out[*n].port = (uint16_t)cur;
+		out[*n].mask = (uint16_t)~ts_max(k);
+		(*n)++;
+		last = cur + ts_max(k);
+		if (last >= ts->port_hi)
 			return 0;
 		cur = last + 1;
 	}

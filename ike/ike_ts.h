@@ -26,9 +26,10 @@
 #include "ike_prop.h"
 
 enum ike_ts_sizes {
-	IKE_TS_STR_LEN = 112,	   /* one formatted selector, with protocol and ports */
-	IKE_TS_WHY_LEN = 512,	   /* room for any reason written by this module */
-	IKE_TS_MAX_PREFIXES = 254, /* prefixes one IPv6 range can need (2 * 128 - 2) */
+	IKE_TS_STR_LEN = 112,	    /* one formatted selector, with protocol and ports */
+	IKE_TS_WHY_LEN = 512,	    /* room for any reason written by this module */
+	IKE_TS_MAX_PREFIXES = 254,  /* prefixes one IPv6 range can need (2 * 128 - 2) */
+	IKE_TS_MAX_PORT_MASKS = 30, /* port/mask pairs one port range can need (2 * 16 - 2) */
 };
 
 /* Our side of a CHILD SA: what we protect (local) and what the peer may reach us from (remote). */
@@ -42,6 +43,11 @@ struct ike_prefix {
 	uint8_t family;
 	uint8_t plen;
 	uint8_t addr[16];
+};
+
+/* One port block as XFRM selectors take it: port and mask in host order; mask 0 = any port. */
+struct ike_port_mask {
+	uint16_t port, mask;
 };
 
 /*
@@ -81,6 +87,14 @@ bool ike_ts_pair_ok(const struct ike_ts *a, const struct ike_ts *b);
  */
 int ike_ts_to_prefixes(const struct ike_ts *ts, struct ike_prefix *out, unsigned int max,
 		       unsigned int *n);
+
+/*
+ * The port range of ts as (port, mask) blocks whose union is exactly port_lo..port_hi (XFRM
+ * selectors match ports by mask, not by range). 0..65535 gives one {0, 0}. Returns 0 with *n set,
+ * -EINVAL for an invalid selector (e.g. OPAQUE ports), -ENOSPC if max is too small.
+ */
+int ike_ts_port_masks(const struct ike_ts *ts, struct ike_port_mask *out, unsigned int max,
+		      unsigned int *n);
 
 /*
  * Responder: the TSi/TSr to answer with, given the peer's TSi (its side, our remote) and TSr.

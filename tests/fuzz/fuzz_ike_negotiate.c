@@ -9,7 +9,7 @@
  *   - a narrowed TSi/TSr lies inside the configuration and inside what the peer proposed, the
  *     initiator-side check accepts it, strict mode returns only what the peer proposed;
  *   - proposing exactly our configuration to ourselves succeeds iff some TSi/TSr pair exists;
- *   - prefix splitting covers a range exactly, with aligned blocks;
+ *   - prefix and port-mask splitting cover a range exactly, with aligned blocks;
  *   - proposal and selector strings that parse survive format -> parse unchanged, and a parsed
  *     proposal list always matches itself.
  * Mode = first byte & 3: 0 proposals, 1 selectors, 2 proposal string, 3 selector string.
@@ -365,6 +365,25 @@ static void fz_check_prefixes(const struct ike_ts *ts)
 	}
 }
 
+/* The port blocks are aligned, contiguous and cover exactly port_lo..port_hi. */
+static void fz_check_ports(const struct ike_ts *ts)
+{
+	struct ike_port_mask m[IKE_TS_MAX_PORT_MASKS];
+	unsigned int i, n, cur = ts->port_lo, size;
+
+	CHECK(ike_ts_port_masks(ts, m, IKE_TS_MAX_PORT_MASKS, &n) == 0);
+	CHECK(n >= 1);
+	for (i = 0; i < n; i++) {
+		size = (uint16_t)~m[i].mask + 1u;
+		CHECK(m[i].port == cur);
+		CHECK((m[i].port & (uint16_t)~m[i].mask) == 0);
+		CHECK(((m[i].mask + 0u) | (size - 1)) == 0xffff); /* a contiguous mask */
+		CHECK(cur + size - 1 <= ts->port_hi);
+		cur += size;
+	}
+	CHECK(cur - 1 == ts->port_hi);
+}
+
 static bool fz_has_pair(const struct ike_ts_list *a, const struct ike_ts_list *b)
 {
 	unsigned int i, j;
@@ -405,6 +424,7 @@ static void fz_mode_ts(struct fz_cur *c)
 			if (cfg.strict)
 				CHECK(fz_equal_in(&tsi, &oi.ts[i]));
 			fz_check_prefixes(&oi.ts[i]);
+			fz_check_ports(&oi.ts[i]);
 		}
 		for (i = 0; i < orr.n; i++) {
 			CHECK(ike_ts_valid(&orr.ts[i]));
@@ -413,6 +433,7 @@ static void fz_mode_ts(struct fz_cur *c)
 			if (cfg.strict)
 				CHECK(fz_equal_in(&tsr, &orr.ts[i]));
 			fz_check_prefixes(&orr.ts[i]);
+			fz_check_ports(&orr.ts[i]);
 		}
 		CHECK(fz_has_pair(&oi, &orr));
 		/* the initiator that proposed tsi/tsr (and is configured so) accepts the answer */
@@ -519,6 +540,7 @@ static void fz_mode_ts_string(struct fz_cur *c)
 	CHECK(ike_ts_parse(buf, &back, NULL, 0) == 0);
 	CHECK(ike_ts_equal(&ts, &back));
 	fz_check_prefixes(&ts);
+	fz_check_ports(&ts);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -434,6 +434,23 @@ static void test_format_peer_oddities(void **state)
 	assert_int_equal(ike_prop_format(&p, buf, 0), -ENOSPC);
 }
 
+static void test_mismatch_msg(void **state)
+{
+	char buf[256];
+
+	(void)state;
+	mk(&l_ours, "aes256-sha256-ecp384!", IKE_PROTO_IKE);
+	mk(&l_theirs, "aes256-sha1-modp1024,aes128-sha1-modp2048!", IKE_PROTO_IKE);
+	assert_int_equal(ike_prop_mismatch_msg(&l_ours, &l_theirs, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "no proposal chosen: ours aes256-sha256-ecp384, theirs "
+				 "aes256-sha1-modp1024,aes128-sha1-modp2048");
+	memset(&l_theirs, 0, sizeof(l_theirs));
+	assert_int_equal(ike_prop_mismatch_msg(&l_ours, &l_theirs, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "no proposal chosen: ours aes256-sha256-ecp384, theirs (none)");
+	assert_int_equal(ike_prop_mismatch_msg(&l_ours, &l_theirs, buf, 20), -ENOSPC);
+	assert_int_equal(strlen(buf), 19);
+}
+
 /* ---- selection (responder) -------------------------------------------------------------------- */
 
 static void test_select_match(void **state)
@@ -933,6 +950,7 @@ int main(void)
 		cmocka_unit_test(test_parse_too_many),
 		cmocka_unit_test(test_format_round_trip),
 		cmocka_unit_test(test_format_peer_oddities),
+		cmocka_unit_test(test_mismatch_msg),
 		cmocka_unit_test(test_select_match),
 		cmocka_unit_test(test_select_no_match),
 		cmocka_unit_test(test_select_our_order_wins),

@@ -332,6 +332,45 @@ static void test_to_prefixes(void **state)
 	assert_int_equal(ike_ts_to_prefixes(&ts, p, IKE_TS_MAX_PREFIXES, &n), -EINVAL);
 }
 
+static void assert_masks(const char *sel, const char *want)
+{
+	struct ike_port_mask m[IKE_TS_MAX_PORT_MASKS];
+	struct ike_ts ts = tsx(sel);
+	char buf[1024];
+	unsigned int i, n;
+	size_t off = 0;
+
+	assert_int_equal(ike_ts_port_masks(&ts, m, IKE_TS_MAX_PORT_MASKS, &n), 0);
+	buf[0] = '\0';
+	for (i = 0; i < n; i++)
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%u/0x%04x", i ? " " : "",
+					m[i].port, m[i].mask);
+	if (strcmp(buf, want))
+		fail_msg("%s -> '%s', want '%s'", sel, buf, want);
+}
+
+static void test_port_masks(void **state)
+{
+	struct ike_port_mask m[IKE_TS_MAX_PORT_MASKS];
+	struct ike_ts ts;
+	unsigned int n;
+
+	(void)state;
+	assert_masks("10.0.0.0/8", "0/0x0000");
+	assert_masks("10.0.0.0/8[tcp/8080]", "8080/0xffff");
+	assert_masks("10.0.0.0/8[tcp/1024-65535]",
+		     "1024/0xfc00 2048/0xf800 4096/0xf000 8192/0xe000 16384/0xc000 32768/0x8000");
+	assert_masks("10.0.0.0/8[udp/1000-1003]", "1000/0xfffc");
+	assert_masks("10.0.0.0/8[udp/65535]", "65535/0xffff");
+	ts = tsx("10.0.0.0/8[tcp/1-65534]");
+	assert_int_equal(ike_ts_port_masks(&ts, m, IKE_TS_MAX_PORT_MASKS, &n), 0);
+	assert_int_equal(n, 30);
+	assert_int_equal(ike_ts_port_masks(&ts, m, 29, &n), -ENOSPC);
+	ts.port_lo = 65535;
+	ts.port_hi = 0; /* OPAQUE */
+	assert_int_equal(ike_ts_port_masks(&ts, m, IKE_TS_MAX_PORT_MASKS, &n), -EINVAL);
+}
+
 /* ---- responder: narrowing --------------------------------------------------------------------- */
 
 /* seed 001: partner "red" 10.1.0.0/16 reaches the hub 172.16.1.0/24; "blue" is 10.2.0.0/16 */
@@ -782,6 +821,7 @@ int main(void)
 		cmocka_unit_test(test_contains),
 		cmocka_unit_test(test_intersect),
 		cmocka_unit_test(test_to_prefixes),
+		cmocka_unit_test(test_port_masks),
 		cmocka_unit_test(test_narrow_exact),
 		cmocka_unit_test(test_narrow_any_any),
 		cmocka_unit_test(test_narrow_ten_eight),
