@@ -324,6 +324,8 @@ int ike_sk_seal_frags(const struct ike_hdr *h, const struct ike_sk_keys *k, uint
 	int err;
 
 	*n = 0;
+	if (first == IKE_PLD_NONE)
+		return -EINVAL; /* fragment 1 must name the first inner payload */
 	err = sk_sizes(k, &ei, &icv);
 	if (err)
 		return err;
@@ -371,8 +373,9 @@ int ike_frag_add(struct ike_frag_reasm *r, const struct ike_msg *m, const struct
 
 	if (m->sk_type != IKE_PLD_SKF || !m->raw)
 		return -EINVAL;
-	/* §2.5: Next Payload is set in fragment 1 only */
-	if ((num == 1) != (m->sk_next != IKE_PLD_NONE))
+	/* §2.5: fragment 1 names the first inner payload; later ones MUST send zero, which we
+	 * ignore on receipt (only fragment 1's value is ever used) */
+	if (num == 1 && m->sk_next == IKE_PLD_NONE)
 		return -EBADMSG;
 	if (r->active && r->msgid == m->hdr.msgid) {
 		if (total < r->total)

@@ -89,7 +89,8 @@ int ike_sk_seal(const struct ike_hdr *h, const struct ike_sk_keys *k, uint8_t fi
 /*
  * RFC 7383 §2.5: the same inner chain split over SKF messages of at most max_msg bytes each
  * (IKE header included), written to frags[0..*n). frags must be initialised. -EMSGSIZE if more
- * than min(n_max, IKE_MAX_FRAGMENTS) fragments would be needed or max_msg leaves no room.
+ * than min(n_max, IKE_MAX_FRAGMENTS) fragments would be needed or max_msg leaves no room;
+ * -EINVAL for an empty chain (first == 0).
  */
 int ike_sk_seal_frags(const struct ike_hdr *h, const struct ike_sk_keys *k, uint8_t first,
 		      const uint8_t *inner, size_t len, size_t max_msg, struct ike_wbuf *frags,

@@ -8,6 +8,7 @@
 set -u
 out=${1:?usage: run.sh OUTDIR SECONDS}
 secs=${2:?usage: run.sh OUTDIR SECONDS}
+out=$(cd "$out" && pwd) || exit 1
 here=$(cd "$(dirname "$0")" && pwd)
 rc=0
 shopt -s nullglob
@@ -17,7 +18,7 @@ if [ ${#bins[@]} -eq 0 ]; then
 	exit 1
 fi
 for bin in "${bins[@]}"; do
-	[ -x "$bin" ] || continue
+	[ -f "$bin" ] && [ -x "$bin" ] || continue
 	t=$(basename "$bin")
 	work=$out/$t.work
 	rm -rf "$work"

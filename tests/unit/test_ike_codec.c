@@ -588,6 +588,11 @@ static void test_fragments(void **state)
 							   300, frags, IKE_MAX_FRAGMENTS, &n2),
 					 0);
 			assert_int_equal(n2, n);
+			/* fragment 1 must name the first inner payload (RFC 7383 §2.5) */
+			assert_int_equal(ike_sk_seal_frags(&h, &k, IKE_PLD_NONE, inner.buf,
+							   inner.len, 300, frags, IKE_MAX_FRAGMENTS,
+							   &n2),
+					 -EINVAL);
 		}
 		/* deliver in reverse order, with a duplicate and a tampered copy */
 		for (size_t j = 0; j < n; j++) {
