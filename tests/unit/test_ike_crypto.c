@@ -2,7 +2,7 @@
 /*
  * Known-answer tests of ike/ike_crypto.c against published vectors: RFC 4231 §4 (HMAC-SHA2,
  * cases 1-7, which RFC 4868 §2.7.1 reuses for the PRFs), RFC 4868 §2.7.2 (HMAC-SHA2 integrity
- * with full-size keys), RFC 2202 §3 (HMAC-SHA1), RFC 3602 §4 (AES-CBC cases 1-3), the McGrew/Viega
+ * with full-size keys), RFC 2202 §3 (HMAC-SHA1), RFC 3602 §4 (AES-CBC cases 1, 2, 4), the McGrew/Viega
  * GCM specification test cases with the RFC 4106/5282 salt split, RFC 5903 §8 (ECP 19/20/21),
  * RFC 5114 App. A.3 (group 24), RFC 7748 §5.2 and §6.1 (X25519) and NIST CAVP SP 800-135 IKEv2
  * KDF samples (SKEYSEED, DKM, child DKM with and without DH, rekey SKEYSEED). Each vector is
@@ -350,7 +350,7 @@ static void test_prf_plus_structure(void **state)
 	}
 }
 
-/* ---- RFC 3602 §4: AES-CBC --------------------------------------------------------------------- */
+/* ---- RFC 3602 §4: AES-CBC cases #1 (16 B), #2 (32 B), #4 (64 B) ---------------------------- */
 
 static void test_aes_cbc_rfc3602(void **state)
 {
