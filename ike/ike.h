@@ -78,7 +78,7 @@ struct ike_child_cfg {
 	uint32_t reqid;		     /* assigned by the daemon, carried in every child event */
 	struct ike_ts_list local_ts; /* our side: TSi when we initiate */
 	struct ike_ts_list remote_ts;
-	bool transport;		/* USE_TRANSPORT_MODE */
+	bool transport;		  /* USE_TRANSPORT_MODE */
 	struct ike_prop_list esp; /* ESP proposals incl. PFS groups (ike_prop_parse) */
 	struct ike_life_cfg life;
 };
@@ -193,32 +193,32 @@ int ike_engine_child_traffic(struct ike_engine *eng, uint64_t now_ms, uint32_t s
 /* ---- outputs --------------------------------------------------------------------------------- */
 
 enum ike_event_type {
-	IKE_EV_IKE_UP = 1,	   /* IKE SA established (or a rekeyed one took over) */
-	IKE_EV_IKE_DOWN,	   /* IKE SA gone; reason says why; its children are deleted first */
-	IKE_EV_CHILD_INSTALL,	   /* install one SA (child.inbound says which direction) */
+	IKE_EV_IKE_UP = 1,	 /* IKE SA established (or a rekeyed one took over) */
+	IKE_EV_IKE_DOWN,	 /* IKE SA gone; reason says why; its children are deleted first */
+	IKE_EV_CHILD_INSTALL,	 /* install one SA (child.inbound says which direction) */
 	IKE_EV_CHILD_SWITCH_OUT, /* install this outbound SA now: it replaces child.old_spi */
-	IKE_EV_CHILD_DELETE,	   /* remove both SAs (child.spi_in / child.spi_out) */
-	IKE_EV_ERROR,		   /* a negotiation failed; code + text; SAs may stay up */
+	IKE_EV_CHILD_DELETE,	 /* remove both SAs (child.spi_in / child.spi_out) */
+	IKE_EV_ERROR,		 /* a negotiation failed; code + text; SAs may stay up */
 };
 
 enum ike_reason {
 	IKE_R_NONE = 0,
-	IKE_R_LOCAL_DELETE,	/* ike_engine_delete() or a hard expiry */
-	IKE_R_PEER_DELETE,	/* the peer sent DELETE */
-	IKE_R_DEAD_PEER,	/* DPD or retransmissions exhausted */
-	IKE_R_REKEYED,		/* replaced by a rekeyed SA */
-	IKE_R_EXPIRED,		/* hard lifetime */
-	IKE_R_HALF_OPEN,	/* responder: IKE_AUTH never came */
-	IKE_R_INITIAL_CONTACT,	/* the peer restarted (INITIAL_CONTACT on a new SA) */
-	IKE_R_AUTH_FAILED,	/* AUTHENTICATION_FAILED (ours or theirs) */
-	IKE_R_NO_PROPOSAL,	/* NO_PROPOSAL_CHOSEN (ours or theirs) */
-	IKE_R_INVALID_KE,	/* INVALID_KE_PAYLOAD with no acceptable group */
-	IKE_R_TS_UNACCEPTABLE,	/* TS_UNACCEPTABLE (ours or theirs); the IKE SA stays */
-	IKE_R_NO_CONFIG,	/* no peer/child configuration matches */
-	IKE_R_PEER_ERROR,	/* the peer answered with another error notify */
-	IKE_R_SYNTAX,		/* malformed message (INVALID_SYNTAX) */
-	IKE_R_INTERNAL,		/* local failure (memory, crypto) */
-	IKE_R_REDUNDANT,	/* the loser of a rekey collision (§2.8.1) */
+	IKE_R_LOCAL_DELETE,    /* ike_engine_delete() or a hard expiry */
+	IKE_R_PEER_DELETE,     /* the peer sent DELETE */
+	IKE_R_DEAD_PEER,       /* DPD or retransmissions exhausted */
+	IKE_R_REKEYED,	       /* replaced by a rekeyed SA */
+	IKE_R_EXPIRED,	       /* hard lifetime */
+	IKE_R_HALF_OPEN,       /* responder: IKE_AUTH never came */
+	IKE_R_INITIAL_CONTACT, /* the peer restarted (INITIAL_CONTACT on a new SA) */
+	IKE_R_AUTH_FAILED,     /* AUTHENTICATION_FAILED (ours or theirs) */
+	IKE_R_NO_PROPOSAL,     /* NO_PROPOSAL_CHOSEN (ours or theirs) */
+	IKE_R_INVALID_KE,      /* INVALID_KE_PAYLOAD with no acceptable group */
+	IKE_R_TS_UNACCEPTABLE, /* TS_UNACCEPTABLE (ours or theirs); the IKE SA stays */
+	IKE_R_NO_CONFIG,       /* no peer/child configuration matches */
+	IKE_R_PEER_ERROR,      /* the peer answered with another error notify */
+	IKE_R_SYNTAX,	       /* malformed message (INVALID_SYNTAX) */
+	IKE_R_INTERNAL,	       /* local failure (memory, crypto) */
+	IKE_R_REDUNDANT,       /* the loser of a rekey collision (§2.8.1) */
 };
 
 /* A CHILD SA, or one of its two directions, as the kernel needs it. */
@@ -249,7 +249,7 @@ struct ike_event {
 	uint8_t spi_i[IKE_SPI_LEN], spi_r[IKE_SPI_LEN];
 	struct ike_addr local, remote;
 	enum ike_reason reason;
-	uint16_t notify;	    /* the notify type sent or received, 0 if none */
+	uint16_t notify;	   /* the notify type sent or received, 0 if none */
 	char text[IKE_REASON_MAX]; /* human-readable detail (proposals, narrowing reason) */
 	struct ike_child_sa child_sa;
 };
