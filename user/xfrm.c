@@ -675,7 +675,7 @@ int xfrm_parse_sa(const struct nlmsghdr *nlh, struct xfrm_sa *sa, struct xfrm_sa
 	st->packets = si.curlft.packets;
 	st->add_time = si.curlft.add_time;
 	st->use_time = si.curlft.use_time;
-	st->replay_window = si.stats.replay_window;
+	st->replay_window_errs = si.stats.replay_window;
 	st->replay = si.stats.replay;
 	st->integrity_failed = si.stats.integrity_failed;
 
@@ -1242,7 +1242,6 @@ int xfrm_sa_get_stats(struct xfrm_backend *b, const struct xfrm_sa_id *id, struc
 		if (!r)
 			return set_err(b, -ESRCH, "%s", what);
 		st->add_time = r->added;
-		st->replay_window = r->sa.replay_window;
 		b->err[0] = '\0';
 		return 0;
 	}

@@ -121,14 +121,14 @@ struct xfrm_sa_id {
 struct xfrm_sa_stats {
 	__u64 bytes;
 	__u64 packets;
-	__u64 add_time; /* unix seconds */
-	__u64 use_time; /* unix seconds of first use, 0 = unused */
-	__u32 replay_window;
-	__u32 replay;		/* packets dropped as replays */
-	__u32 integrity_failed; /* packets that failed the ICV check */
-	__u64 oseq;		/* last sequence number sent (ESN: 64 bits) */
-	__u64 seq;		/* highest sequence number received */
-	__u64 lastused;		/* XFRMA_LASTUSED, unix seconds, 0 = absent */
+	__u64 add_time;		  /* unix seconds */
+	__u64 use_time;		  /* unix seconds of first use, 0 = unused */
+	__u32 replay_window_errs; /* packets dropped as outside the replay window */
+	__u32 replay;		  /* packets dropped as replays */
+	__u32 integrity_failed;	  /* packets that failed the ICV check */
+	__u64 oseq;		  /* last sequence number sent (ESN: 64 bits) */
+	__u64 seq;		  /* highest sequence number received */
+	__u64 lastused;		  /* XFRMA_LASTUSED, unix seconds, 0 = absent */
 };
 
 /* A policy template: the SA a packet matching the policy must be given (out) or have had (in). */
