@@ -931,3 +931,23 @@ int ike_auth_psk(uint16_t prf, struct ike_chunk psk, struct ike_chunk octets, ui
 	ike_cleanse(k, sizeof(k));
 	return err;
 }
+
+int ike_sha1(const struct ike_chunk *in, size_t n, uint8_t out[20])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int olen = 0;
+	int err = -EIO;
+
+	if (!ctx)
+		return -ENOMEM;
+	if (!EVP_DigestInit_ex(ctx, EVP_sha1(), NULL))
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (in[i].len && !EVP_DigestUpdate(ctx, in[i].ptr, in[i].len))
+			goto out;
+	if (EVP_DigestFinal_ex(ctx, out, &olen) && olen == 20)
+		err = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return err;
+}

@@ -42,6 +42,9 @@ int ike_random(void *p, size_t n);
 /* Constant-time comparison: 0 if equal. */
 int ike_memcmp_ct(const void *a, const void *b, size_t n);
 
+/* out[0..20) = SHA-1(in[0] | ... | in[n-1]): NAT_DETECTION_* hashes (RFC 7296 §2.23). */
+int ike_sha1(const struct ike_chunk *in, size_t n, uint8_t out[20]);
+
 /* ---- PRF (RFC 7296 §2.13, RFC 4868) ---------------------------------------------------------- */
 
 /* Output (and preferred key) length of PRF prf in bytes, or 0 if unsupported. */
