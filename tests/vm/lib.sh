@@ -142,6 +142,19 @@ vm_veth() {
 	ip -n "$4" link set "$5" up
 }
 
+# vm_static_neigh NS1 DEV1 NS2 DEV2: permanent ARP entries for each other's IPv4 address on a veth
+# pair, so no ARP packet ever crosses it (for exact packet counts).
+vm_static_neigh() {
+	local a1 a2 m1 m2
+	a1=$(ip -n "$1" -4 -o addr show dev "$2" | awk '{ sub(/\/.*/, "", $4); print $4; exit }')
+	a2=$(ip -n "$3" -4 -o addr show dev "$4" | awk '{ sub(/\/.*/, "", $4); print $4; exit }')
+	m2=$(ip -n "$3" -o link show "$4" | sed -n 's/.*link\/ether \([^ ]*\).*/\1/p')
+	m1=$(ip -n "$1" -o link show "$2" | sed -n 's/.*link\/ether \([^ ]*\).*/\1/p')
+	ip -n "$1" neigh replace "$a2" lladdr "$m2" dev "$2" nud permanent &&
+		ip -n "$3" neigh replace "$a1" lladdr "$m1" dev "$4" nud permanent ||
+		vm_fail "static neighbours on $1/$2 <-> $3/$4"
+}
+
 # vm_dummy NS DEV ADDR/LEN: a dummy interface holding an address (a "site" behind a gateway).
 vm_dummy() {
 	ip -n "$1" link add "$2" type dummy || vm_fail "dummy $1/$2"
