@@ -344,6 +344,8 @@ int child_req_build(struct ike_sa *sa, struct ike_outstanding *o, const struct i
 		return -ENOMEM;
 	if (!in_auth) {
 		o->dh_group = ike_prop_first_dh(props);
+		if (t->dh_group && ike_prop_offers_dh(props, t->dh_group))
+			o->dh_group = t->dh_group; /* the responder asked for it (INVALID_KE) */
 		if (sa_random_nonce(sa, &o->nonce))
 			goto err;
 		if (o->dh_group) {
@@ -442,8 +444,8 @@ void child_req_done(struct ike_sa *sa, const struct ike_msg *m, struct ike_outst
 					old->rekey_ms = 0;
 				sa_queue(sa, &(struct ike_task){ .kind = o->kind,
 								 .cfg = cc,
-								 .child_id = o->child_id });
-				/* the retry picks the group up from the child's offer order */
+								 .child_id = o->child_id,
+								 .dh_group = g });
 				return;
 			}
 		}

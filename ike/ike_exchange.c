@@ -565,8 +565,13 @@ static int init_start(struct ike_sa *sa)
 
 	if (!sa->dh_group)
 		sa->dh_group = ike_prop_first_dh(&p->ike);
-	ike_dh_free(sa->dh);
-	sa->dh = ike_dh_new(sa->dh_group, p->weak);
+	/* §2.6: a retry with a COOKIE keeps every other payload (same KE, same nonce) */
+	if (sa->dh && ike_dh_group(sa->dh) != sa->dh_group) {
+		ike_dh_free(sa->dh);
+		sa->dh = NULL;
+	}
+	if (!sa->dh)
+		sa->dh = ike_dh_new(sa->dh_group, p->weak);
 	pub_len = ike_dh_pub_len(sa->dh_group, p->weak);
 	if (!sa->dh || !pub_len || pub_len > sizeof(pub) || ike_dh_public(sa->dh, pub, pub_len)) {
 		sa_error(sa, IKE_R_INTERNAL, 0, NULL, "cannot create a DH key in group %u",
@@ -574,7 +579,7 @@ static int init_start(struct ike_sa *sa)
 		sa_down(sa, IKE_R_INTERNAL, "DH group %u unavailable", sa->dh_group);
 		return -EINVAL;
 	}
-	if (sa_random_nonce(sa, &sa->ni)) {
+	if (!sa->ni.len && sa_random_nonce(sa, &sa->ni)) {
 		sa_down(sa, IKE_R_INTERNAL, "no randomness");
 		return -EIO;
 	}
@@ -1380,6 +1385,13 @@ static void request_dispatch(struct ike_sa *sa, const struct ike_msg *m)
 	}
 }
 
+static int dgram_hash(const uint8_t *d, size_t len, uint8_t out[IKE_NATD_LEN])
+{
+	struct ike_chunk c = { d, len };
+
+	return ike_sha1(&c, 1, out);
+}
+
 /* An encrypted request we cannot process: answer with one notify. */
 static void reply_error(struct ike_sa *sa, const struct ike_msg *m, uint16_t type,
 			const uint8_t *data, size_t len)
@@ -1401,6 +1413,7 @@ int exch_input(struct ike_engine *eng, const struct ike_addr *local, const struc
 	struct ike_msg *mm = &m;
 	struct ike_sk_keys k;
 	struct ike_sa *sa;
+	uint8_t h[IKE_NATD_LEN];
 	bool is_resp;
 	int perr, err;
 
@@ -1428,8 +1441,9 @@ int exch_input(struct ike_engine *eng, const struct ike_addr *local, const struc
 	} else {
 		if (sa->resp_valid && m.hdr.msgid == sa->resp_mid &&
 		    m.hdr.msgid + 1 == sa->peer_mid) {
-			/* a retransmitted request: the cached response again (§2.1) */
-			if (m.sk_type != IKE_PLD_SKF || m.frag.num == 1)
+			/* a retransmitted request: the cached response again (§2.1), but only
+			 * for the very bytes we processed (no reflection of forged datagrams) */
+			if (!dgram_hash(dgram, len, h) && !memcmp(h, sa->req_hash, sizeof(h)))
 				sa_transmit(sa, &sa->resp, local, remote);
 			goto out;
 		}
@@ -1477,6 +1491,8 @@ int exch_input(struct ike_engine *eng, const struct ike_addr *local, const struc
 	}
 	if (!is_resp) {
 		sa->peer_mid++;
+		if (dgram_hash(dgram, len, sa->req_hash))
+			memset(sa->req_hash, 0, sizeof(sa->req_hash));
 		if (err == -ENOTSUP) {
 			uint8_t t = mm->unsupported_critical;
 

@@ -55,6 +55,7 @@ struct ike_task {
 	enum task_kind kind;
 	uint32_t child_id;		 /* REKEY/DELETE: the child; CREATE: unused */
 	const struct ike_child_cfg *cfg; /* CREATE */
+	uint16_t dh_group;		 /* CREATE/REKEY: the PFS group to use (INVALID_KE) */
 	bool has_trig;
 	struct ike_ts trig_local, trig_remote;
 };
@@ -150,6 +151,7 @@ struct ike_sa {
 	struct ike_wire resp; /* cached last response, for retransmitted requests */
 	uint32_t resp_mid;
 	bool resp_valid;
+	uint8_t req_hash[IKE_NATD_LEN]; /* SHA-1 of the request resp answers (retransmits) */
 	struct ike_task tasks[IKE_SA_MAX_TASKS];
 	unsigned int n_tasks;
 	struct ike_child *children;
