@@ -67,8 +67,8 @@ static int get_reserved(struct ike_cur *c, size_t n)
 /*
  * One transform's attributes. Only Key Length (TV) is defined for IKEv2 (§3.3.5); it may appear
  * once. Any other attribute, TV or TLV, is walked over and makes *unknown true, so the caller
- * drops the transform (§3.3.6: a transform with an attribute we do not understand cannot be
- * chosen).
+ * drops the whole proposal (§3.3.6: we cannot honour an attribute we do not understand, and a
+ * proposal with one of its transforms silently removed would mean something else).
  */
 static int parse_attrs(struct ike_cur *c, uint16_t *keylen, bool *unknown)
 {
@@ -102,10 +102,13 @@ static int parse_attrs(struct ike_cur *c, uint16_t *keylen, bool *unknown)
 	return 0;
 }
 
-/* Walks one proposal body (after the 8-byte header); fills p if not NULL. */
-static int parse_transforms(struct ike_cur *c, uint8_t n_trans, struct ike_proposal *p)
+/* Walks one proposal body (after the 8-byte header); fills p if not NULL. *drop: a transform
+ * carried an attribute we do not understand. */
+static int parse_transforms(struct ike_cur *c, uint8_t n_trans, struct ike_proposal *p, bool *drop)
 {
 	unsigned seen = 0;
+
+	*drop = false;
 	uint8_t last = TRANS_MORE;
 
 	while (last == TRANS_MORE) {
@@ -129,7 +132,8 @@ static int parse_transforms(struct ike_cur *c, uint8_t n_trans, struct ike_propo
 		if (parse_attrs(&body, &keylen, &unknown))
 			return -EBADMSG;
 		seen++;
-		if (p && !unknown) {
+		*drop |= unknown;
+		if (p) {
 			struct ike_transform *t = &p->trans[p->n_trans++];
 
 			t->type = th[4];
@@ -159,6 +163,7 @@ static int parse_sa(const uint8_t *b, size_t len, struct ike_prop_list *out)
 		struct ike_cur body;
 		struct ike_proposal *p = NULL;
 		uint16_t plen;
+		bool drop;
 
 		if (n >= IKE_MAX_PROPOSALS)
 			return -EBADMSG;
@@ -193,11 +198,15 @@ static int parse_sa(const uint8_t *b, size_t len, struct ike_prop_list *out)
 		}
 		if (ike_cur_get(&body, p ? p->spi : spi_scratch, ph[6]))
 			return -EBADMSG;
-		if (parse_transforms(&body, ph[7], p))
+		if (parse_transforms(&body, ph[7], p, &drop))
 			return -EBADMSG;
 		n++;
-		if (out)
-			out->n = (uint8_t)n;
+		/* a dropped proposal leaves its slot to the next one; the others keep their
+		 * numbers, which a responder echoes */
+		if (out && !drop)
+			out->n++;
+		else if (p)
+			memset(p, 0, sizeof(*p));
 	}
 	if (ike_cur_left(&c))
 		return -EBADMSG; /* bytes after the last proposal */

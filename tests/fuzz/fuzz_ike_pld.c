@@ -4,6 +4,7 @@
  * survive a round trip: build it again, re-parse, and get the same struct (the SA builder
  * writes only what the parser kept, so the second parse is the fixed point).
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,17 @@
 #include "ike_prop.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Whether pl is a list the builder must encode into something that parses back to pl. */
+static bool sa_buildable(const struct ike_prop_list *pl)
+{
+	if (!pl->n)
+		return false;
+	for (unsigned i = 0; i < pl->n; i++)
+		if (pl->n > 1 && pl->prop[i].num != i + 1)
+			return false;
+	return true;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -31,8 +43,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (ike_pld_sa(data + 1, size - 1, &pl))
 			break;
 		ike_build_sa(&c, &pl);
-		if (w.err || ike_pld_sa(w.buf + 4, w.len - 4, &pl2) ||
-		    memcmp(&pl, &pl2, sizeof(pl)))
+		if (w.err)
+			abort();
+		/* proposals dropped for unknown attributes leave gaps in the numbering or an
+		 * empty list; any other parse result must come back unchanged */
+		if (!sa_buildable(&pl))
+			break;
+		if (ike_pld_sa(w.buf + 4, w.len - 4, &pl2) || memcmp(&pl, &pl2, sizeof(pl)))
 			abort();
 		break;
 	case 1:

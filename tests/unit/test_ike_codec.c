@@ -658,6 +658,25 @@ static void test_fragments(void **state)
 	}
 }
 
+/* §3.3.6: a proposal with an attribute we do not understand is dropped, the rest kept */
+static void test_sa_unknown_attribute(void **state)
+{
+	static const uint8_t sa[] = {
+		/* proposal 1: ENCR 12 with TV attribute 15 (unknown) */
+		2, 0, 0, 20, 1, 1, 0, 1, 0, 0, 0, 12, 1, 0, 0, 12, 0x80, 15, 0, 1,
+		/* proposal 2: ENCR 12, Key Length 256 */
+		0, 0, 0, 20, 2, 1, 0, 1, 0, 0, 0, 12, 1, 0, 0, 12, 0x80, 14, 1, 0
+	};
+	struct ike_prop_list pl;
+
+	(void)state;
+	assert_int_equal(ike_pld_sa(sa, sizeof(sa), &pl), 0);
+	assert_int_equal(pl.n, 1);
+	assert_int_equal(pl.prop[0].num, 2);
+	assert_int_equal(pl.prop[0].n_trans, 1);
+	assert_int_equal(pl.prop[0].trans[0].keylen, 256);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -669,6 +688,7 @@ int main(void)
 		cmocka_unit_test(test_sk_roundtrip_all_algs),
 		cmocka_unit_test(test_sk_inner_defects),
 		cmocka_unit_test(test_fragments),
+		cmocka_unit_test(test_sa_unknown_attribute),
 	};
 
 	return cmocka_run_group_tests_name("ike_codec", tests, NULL, NULL);
