@@ -344,7 +344,7 @@ void ike_engine_free(struct ike_engine *eng)
 	}
 	while (ike_engine_next_output(eng, &o))
 		ike_output_free(&o);
-	for (unsigned int i = 0; i < eng->n_peers; i++)
+	for (unsigned int i = 0; eng->peers && i < eng->n_peers; i++)
 		peer_cfg_fini(&eng->peers[i]);
 	free(eng->peers);
 	ike_cleanse(eng->cookie_secret, sizeof(eng->cookie_secret));

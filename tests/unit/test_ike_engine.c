@@ -23,6 +23,8 @@
 #include <cmocka.h>
 
 #include "ike.h"
+#include "ike_msg.h"
+#include "ike_pld.h"
 #include "ike_prop.h"
 #include "ike_ts.h"
 
@@ -63,7 +65,30 @@ struct net {
 	drop_fn drop;
 	unsigned int dropped;
 	void *ctx;
+	/* A behind a NAT: its private address/port pairs appear as nat_pub with port
+	 * nat_port_base + (private port == 4500) */
+	bool nat;
+	struct ike_addr nat_pub;
+	unsigned int nat_marker; /* datagrams flagged for the non-ESP marker */
 };
+
+/* What the receiver sees as (destination, source) after the simulated NAT. */
+static void nat_translate(struct net *n, const struct side *from, const struct ike_dgram *d,
+			  struct ike_addr *dst, struct ike_addr *src)
+{
+	*dst = d->remote;
+	*src = d->local;
+	if (!n->nat)
+		return;
+	if (from == &n->a) {
+		src->family = n->nat_pub.family;
+		memcpy(src->addr, n->nat_pub.addr, 16);
+		src->port = d->local.port == 4500 ? 40001 : 40000;
+	} else if (!memcmp(d->remote.addr, n->nat_pub.addr, 4)) {
+		*dst = n->a.addr;
+		dst->port = d->remote.port == 40001 ? 4500 : 500;
+	}
+}
 
 /* ---- deterministic randomness (xorshift64*) ------------------------------------------------- */
 
@@ -324,14 +349,15 @@ static unsigned int pump(struct net *n)
 					if (d->len > 17 && d->data[18] == IKE_SA_INIT &&
 					    !(d->data[19] & IKE_FLAG_RESPONSE))
 						s->sent_init++;
-					assert_true(d->remote.port == o->addr.port ||
-						    d->remote.port == 4500);
+					n->nat_marker += d->non_esp_marker;
 					if (n->drop && n->drop(n, s, d)) {
 						n->dropped++;
 					} else {
+						struct ike_addr dst, src;
+
+						nat_translate(n, s, d, &dst, &src);
 						assert_int_equal(ike_engine_input(o->eng, n->now,
-										  &d->remote,
-										  &d->local,
+										  &dst, &src,
 										  d->data, d->len),
 								 0);
 						moved++;
@@ -1503,6 +1529,202 @@ static void test_initial_contact(void **state)
 	net_free(&n);
 }
 
+static void test_nat_traversal(void **state)
+{
+	struct net n;
+	struct cfg_opts oa = opts_a(), ob = opts_b();
+	struct ike_peer_cfg pb;
+	struct ike_child_cfg cb;
+	const struct ike_event *ea, *eb;
+
+	(void)state;
+	/* seed 004: A (FQDN id @east) behind a NAT, B accepts any remote address */
+	net_setup2(&n, &oa, &ob);
+	n.nat = true;
+	addr4(&n.nat_pub, "203.0.113.5", 0);
+	make_peer(&pb, &cb, &n.b, &n.a, &ob);
+	pb.remote.family = 0;
+	ike_engine_free(n.b.eng);
+	side_start(&n.b, &pb);
+	establish(&n, &n.a);
+	ea = last_ev(&n.a, IKE_EV_CHILD_INSTALL);
+	eb = last_ev(&n.b, IKE_EV_CHILD_INSTALL);
+	/* both sides encapsulate ESP in UDP between the floated 4500 ports */
+	assert_true(ea->child_sa.encap);
+	assert_true(eb->child_sa.encap);
+	assert_false(ea->child_sa.inbound);
+	assert_int_equal(ea->child_sa.src.port, 4500);
+	assert_int_equal(ea->child_sa.dst.port, 4500);
+	assert_int_equal(eb->child_sa.dst.port, 40001); /* B sends to the NAT's mapping */
+	assert_int_equal(eb->child_sa.dst.addr[0], 203);
+	assert_non_null(strstr(last_ev(&n.a, IKE_EV_IKE_UP)->text, "we are behind NAT"));
+	assert_non_null(strstr(last_ev(&n.b, IKE_EV_IKE_UP)->text, "peer behind NAT"));
+	assert_int_equal(n.nat_marker, 2); /* IKE_AUTH and its answer travel on 4500 */
+	/* a rekey over the NAT still works */
+	assert_int_equal(ike_engine_expire(n.b.eng, n.now, eb->child_sa.spi_out, false), 0);
+	pump(&n);
+	assert_int_equal(ksa_count(&n.a, true), 1);
+	assert_int_equal(ksa_count(&n.b, false), 1);
+	check_consistent(&n);
+	net_free(&n);
+}
+
+static void test_fragmentation(void **state)
+{
+	struct net n;
+	struct cfg_opts oa = opts_a(), ob = opts_b();
+	struct ike_peer_cfg pa, pb;
+	struct ike_child_cfg ca, cb;
+	struct ike_engine_cfg ec;
+
+	(void)state;
+	/* RFC 7383: with a small fragment size, IKE_AUTH and later messages go as SKF */
+	oa.local_ts = "10.1.0.0/16,10.2.0.0/16,10.3.0.0/16,10.4.0.0/16,10.5.0.0/16,10.6.0.0/16";
+	ob.remote_ts = oa.local_ts;
+	net_setup2(&n, &oa, &ob);
+	make_peer(&pa, &ca, &n.a, &n.b, &oa);
+	make_peer(&pb, &cb, &n.b, &n.a, &ob);
+	ike_engine_free(n.a.eng);
+	ike_engine_free(n.b.eng);
+	ec = (struct ike_engine_cfg){
+		.peers = &pa, .n_peers = 1, .random = test_rand, .random_ctx = &n.a, .frag_mtu = 200
+	};
+	n.a.eng = ike_engine_new(&ec);
+	ec.peers = &pb;
+	ec.random_ctx = &n.b;
+	n.b.eng = ike_engine_new(&ec);
+	assert_non_null(n.a.eng);
+	assert_non_null(n.b.eng);
+	establish(&n, &n.a);
+	assert_true(n.a.sent > 3); /* IKE_AUTH request in several fragments */
+	assert_true(n.b.sent > 2);
+	assert_int_equal(last_ev(&n.b, IKE_EV_CHILD_INSTALL)->child_sa.ts_remote.n, 6);
+	/* a CHILD rekey in fragments too */
+	assert_int_equal(ike_engine_expire(n.a.eng, n.now,
+					   last_ev(&n.a, IKE_EV_CHILD_INSTALL)->child_sa.spi_in,
+					   false),
+			 0);
+	pump(&n);
+	assert_int_equal(ksa_count(&n.a, true), 1);
+	assert_int_equal(ksa_count(&n.b, true), 1);
+	check_consistent(&n);
+	net_free(&n);
+}
+
+static void test_unknown_critical_payload(void **state)
+{
+	struct net n;
+	struct cfg_opts oa = opts_a(), ob = opts_b();
+	struct ike_wbuf inner, w;
+	struct ike_chain c;
+	struct ike_hdr h = { 0 };
+	struct ike_output o;
+	struct ike_msg m;
+	struct ike_pld_notify nt;
+	size_t off;
+	static const uint8_t nonce[32] = { 1 };
+
+	(void)state;
+	net_setup2(&n, &oa, &ob);
+	ike_wbuf_init(&inner);
+	ike_wbuf_init(&w);
+	ike_chain_init(&c, &inner);
+	ike_build_nonce(&c, nonce, sizeof(nonce));
+	off = ike_chain_begin(&c, 200, true); /* unknown type, critical bit set (§2.5) */
+	ike_wbuf_put(&inner, "x", 1);
+	ike_chain_end(&c, off);
+	memset(h.spi_i, 0x42, IKE_SPI_LEN);
+	h.version = IKE_VERSION_2;
+	h.exchange = IKE_SA_INIT;
+	h.flags = IKE_FLAG_INITIATOR;
+	assert_int_equal(ike_msg_build(&h, c.first, inner.buf, inner.len, &w), 0);
+	assert_int_equal(ike_engine_input(n.b.eng, n.now, &n.b.addr, &n.a.addr, w.buf, w.len), 0);
+	assert_int_equal(ike_engine_next_output(n.b.eng, &o), 1);
+	assert_int_equal(o.kind, IKE_OUT_DGRAM);
+	assert_int_equal(ike_msg_parse(o.dgram.data, o.dgram.len, &m), 0);
+	assert_true(m.hdr.flags & IKE_FLAG_RESPONSE);
+	assert_int_equal(m.n_pld, 1);
+	assert_int_equal(ike_pld_notify(m.pld[0].body, m.pld[0].len, &nt), 0);
+	assert_int_equal(nt.type, IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD);
+	assert_int_equal(nt.len, 1);
+	assert_int_equal(nt.data[0], 200);
+	ike_msg_free(&m);
+	ike_output_free(&o);
+	/* the same payload without the critical bit is ignored: the request lacks SA/KE and is
+	 * refused as INVALID_SYNTAX instead */
+	ike_wbuf_reset(&inner);
+	ike_wbuf_reset(&w);
+	ike_chain_init(&c, &inner);
+	ike_build_nonce(&c, nonce, sizeof(nonce));
+	off = ike_chain_begin(&c, 200, false);
+	ike_chain_end(&c, off);
+	assert_int_equal(ike_msg_build(&h, c.first, inner.buf, inner.len, &w), 0);
+	assert_int_equal(ike_engine_input(n.b.eng, n.now, &n.b.addr, &n.a.addr, w.buf, w.len), 0);
+	assert_int_equal(ike_engine_next_output(n.b.eng, &o), 1);
+	assert_int_equal(ike_msg_parse(o.dgram.data, o.dgram.len, &m), 0);
+	assert_int_equal(ike_pld_notify(m.pld[0].body, m.pld[0].len, &nt), 0);
+	assert_int_equal(nt.type, IKE_N_INVALID_SYNTAX);
+	ike_msg_free(&m);
+	ike_output_free(&o);
+	assert_int_equal(ike_engine_foreach_sa(n.b.eng, NULL, NULL), 0);
+	ike_wbuf_free(&inner);
+	ike_wbuf_free(&w);
+	net_free(&n);
+}
+
+/* Cisco-style: one TS pair per CHILD SA, two children to one peer */
+static void test_two_children(void **state)
+{
+	struct net n;
+	struct cfg_opts oa = opts_a(), ob = opts_b();
+	struct ike_peer_cfg pa, pb;
+	struct ike_child_cfg ca[2], cb[2];
+
+	(void)state;
+	net_setup2(&n, &oa, &ob);
+	make_peer(&pa, &ca[0], &n.a, &n.b, &oa);
+	make_peer(&pb, &cb[0], &n.b, &n.a, &ob);
+	ca[1] = ca[0];
+	cb[1] = cb[0];
+	snprintf(ca[1].name, sizeof(ca[1].name), "net2");
+	snprintf(cb[1].name, sizeof(cb[1].name), "net2");
+	ca[1].reqid = cb[1].reqid = 8;
+	ts_list(&ca[1].remote_ts, "172.16.1.0/24");
+	ts_list(&cb[1].local_ts, "172.16.1.0/24");
+	pa.n_children = pb.n_children = 2;
+	pa.children = ca;
+	pb.children = cb;
+	ike_engine_free(n.a.eng);
+	ike_engine_free(n.b.eng);
+	side_start(&n.a, &pa);
+	side_start(&n.b, &pb);
+	assert_int_equal(ike_engine_initiate(n.a.eng, n.now, "peer", NULL), 0);
+	pump(&n);
+	assert_int_equal(ksa_count(&n.a, true), 2);
+	assert_int_equal(ksa_count(&n.b, true), 2);
+	check_consistent(&n);
+	/* the responder matched each proposal to its own child by selectors */
+	for (int i = 0; i < MAX_SAS; i++)
+		if (n.b.sa[i].used)
+			assert_int_equal(n.b.sa[i].reqid,
+					 n.b.sa[i].ts_local.ts[0].start[0] == 172 ? 8 : 7);
+	/* an ACQUIRE with the triggering packet proposes its selectors first (§2.9) */
+	assert_int_equal(ike_engine_delete(n.a.eng, n.now, "peer", "net"), 0);
+	pump(&n);
+	{
+		struct ike_ts src, dst;
+		char err[64];
+
+		assert_int_equal(ike_ts_parse("10.1.2.3[udp/5000]", &src, err, sizeof(err)), 0);
+		assert_int_equal(ike_ts_parse("192.168.88.7[udp/53]", &dst, err, sizeof(err)), 0);
+		assert_int_equal(ike_engine_acquire(n.a.eng, n.now, 7, &src, &dst), 0);
+	}
+	pump(&n);
+	assert_int_equal(ksa_count(&n.a, true), 2);
+	check_consistent(&n);
+	net_free(&n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1531,6 +1753,10 @@ int main(void)
 		cmocka_unit_test(test_lifetime_hard_and_reestablish),
 		cmocka_unit_test(test_half_open_and_cookies),
 		cmocka_unit_test(test_initial_contact),
+		cmocka_unit_test(test_nat_traversal),
+		cmocka_unit_test(test_fragmentation),
+		cmocka_unit_test(test_unknown_critical_payload),
+		cmocka_unit_test(test_two_children),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
