@@ -1913,6 +1913,7 @@ static void one_child(struct cfg_ctx *c, yaml_node_t *n, size_t i, void *obj)
 	ch->direction = EG_DIR_ONE_WAY;
 	ch->replay_window = DEF_REPLAY_WINDOW;
 	ch->line = (uint32_t)n->start_mark.line + 1;
+	ch->col = (uint32_t)n->start_mark.column + 1;
 	t->n_children = i + 1;
 	if (!walk_map(c, n, child_keys, ch))
 		return;
@@ -2295,6 +2296,7 @@ static void top_tunnels(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 		if (!t->name[0])
 			continue;
 		t->line = (uint32_t)k->start_mark.line + 1;
+		t->col = (uint32_t)k->start_mark.column + 1;
 		tunnel_defaults(t, &cfg->global);
 		saved = path_push_key(c, name);
 		c->start_node = NULL;
@@ -2372,8 +2374,8 @@ static void cross_validate(struct cfg_ctx *c)
 			      addr_equal(&t->peer_addr, &u->peer_addr)) ||
 			     (t->peer_kind == EG_PEER_FQDN && !strcmp(t->peer_fqdn, u->peer_fqdn))))
 				err_add(c->err,
-					"%s:%u: tunnels.%s: same peer and remote_id as tunnel '%s' (line %u): an incoming connection could not be told apart; give them distinct remote_id values",
-					c->file, t->line, t->name, u->name, u->line),
+					"%s:%u:%u: tunnels.%s: same peer and remote_id as tunnel '%s' (line %u): an incoming connection could not be told apart; give them distinct remote_id values",
+					c->file, t->line, t->col, t->name, u->name, u->line),
 					c->n_err++;
 			for (size_t ci = 0; ci < t->n_children; ci++)
 				for (size_t cj = 0; cj < u->n_children; cj++) {
@@ -2408,9 +2410,10 @@ static void cross_validate(struct cfg_ctx *c)
 											    .port_hi)
 										continue;
 									err_add(c->err,
-										"%s:%u: tunnels.%s.children '%s': claims the same traffic %s <-> %s as tunnel '%s' child '%s' (line %u), which would always win; give one a remote-netmap rule or different selectors",
+										"%s:%u:%u: tunnels.%s.children '%s': claims the same traffic %s <-> %s as tunnel '%s' child '%s' (line %u), which would always win; give one a remote-netmap rule or different selectors",
 										c->file, x->line,
-										t->name, x->name,
+										x->col, t->name,
+										x->name,
 										eg_selector_str(
 											&x->local[li],
 											a,
@@ -2682,12 +2685,12 @@ static void link_psks(struct cfg_ctx *c, bool have_secrets, bool quiet, const ch
 			if (!strcmp(cfg->psks[j].name, t->psk_name))
 				t->psk = &cfg->psks[j];
 		if (!t->psk && have_secrets) {
-			err_add(c->err, "%s:%u: tunnels.%s.psk: no PSK named '%s' in %s", c->file,
-				t->line, t->name, t->psk_name, secrets_name);
+			err_add(c->err, "%s:%u:%u: tunnels.%s.psk: no PSK named '%s' in %s",
+				c->file, t->line, t->col, t->name, t->psk_name, secrets_name);
 			c->n_err++;
 		} else if (!t->psk && !quiet) {
-			err_add(c->err, "%s:%u: tunnels.%s.psk: no secrets file to find '%s' in",
-				c->file, t->line, t->name, t->psk_name);
+			err_add(c->err, "%s:%u:%u: tunnels.%s.psk: no secrets file to find '%s' in",
+				c->file, t->line, t->col, t->name, t->psk_name);
 			c->n_err++;
 		}
 	}

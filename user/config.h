@@ -174,7 +174,7 @@ struct eg_cfg_child {
 	uint16_t n_nat, n_allow;
 	struct eg_cfg_nat_rule nat[EG_CFG_MAX_NAT];
 	struct eg_cfg_allow_rule allow[EG_CFG_MAX_ALLOW];
-	uint32_t line;
+	uint32_t line, col; /* position in the file, for diagnostics (ignored by _equal) */
 };
 
 struct eg_psk {
@@ -214,7 +214,7 @@ struct eg_tunnel {
 	bool strict_selectors; /* refuse (TS_UNACCEPTABLE) instead of narrowing wider proposals */
 	size_t n_children;
 	struct eg_cfg_child *children;
-	uint32_t line;
+	uint32_t line, col; /* position in the file, for diagnostics (ignored by _equal) */
 };
 
 /* Global internet masquerade: inside prefixes leave as outside address, never tunnel traffic. */
