@@ -90,8 +90,11 @@ static double run_repeat(int fd, bool xdp, uint8_t *b, size_t len, uint32_t repe
 
 static void ct_pingpong(struct dp_maps *m, uint32_t a, uint32_t a2, uint32_t b, uint32_t child)
 {
-	struct eg_ct_key k1 = { .saddr = htonl(a), .daddr = htonl(b), .sport = htons(1000),
-				.dport = htons(53), .proto = 17 };
+	struct eg_ct_key k1 = { .saddr = htonl(a),
+				.daddr = htonl(b),
+				.sport = htons(1000),
+				.dport = htons(53),
+				.proto = 17 };
 	struct eg_ct_key k2 = k1;
 	struct eg_ct_val v1 = { 0 }, v2 = { 0 };
 
@@ -117,7 +120,9 @@ static int setup(struct ldr *l, struct dp_maps *m, size_t nrules)
 				    .pool = 0,
 				    .inside_addr = htonl(0x0a000000),
 				    .inside_mask = htonl(0xff000000) };
-	struct eg_child c = { .flags = EG_CHILD_VALID | EG_CHILD_UP, .nat_rule = 1, .tunnel_id = 1 };
+	struct eg_child c = { .flags = EG_CHILD_VALID | EG_CHILD_UP,
+			      .nat_rule = 1,
+			      .tunnel_id = 1 };
 	struct dp_sel *sels = calloc(nrules, sizeof(*sels));
 	int err;
 
