@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
+# shellcheck shell=bash
 # Shared helpers for the VM tier's scenarios (tests/vm/scenarios/*.sh, run inside the VM by
 # guest.sh). A scenario sources this file, builds its namespaces with vm_ns/vm_veth/vm_dummy,
 # starts partners with vm_charon_start, checks with vm_check/vm_fail, and exits 0 (pass),

@@ -50,8 +50,12 @@ done
 
 T0=$(date +%s.%N)
 say() { echo "# vm: $*"; }
+# die REASON: the tier could not run although it should have (no kernel, broken cache...): one
+# failing TAP line with the reason, so CI and tests/run.sh count it.
 die() {
 	echo "run.sh: $*" >&2
+	tap_fail "vm tier" "$*"
+	tap_done
 	exit 1
 }
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
@@ -116,8 +120,12 @@ fetch_kernel() {
 			(cd "$tmp" && apt-get download "$pkg" >dl.log 2>&1)
 		fi || {
 			sed 's/^/#   /' "$tmp/dl.log" >&2
-			echo "run.sh: cannot download $pkg: apt cannot reach the Debian archive" \
-				"(check network/proxy and /etc/apt/sources.list), or set ESPGATE_VM_ABI" >&2
+			if grep -q 'Unable to locate package' "$tmp/dl.log"; then
+				echo "run.sh: apt knows no package $pkg (stale lists? wrong ESPGATE_VM_ABI?)" >&2
+			else
+				echo "run.sh: cannot download $pkg: apt cannot reach the Debian archive" \
+					"(check network/proxy and /etc/apt/sources.list)" >&2
+			fi
 			rm -rf "$tmp"
 			return 1
 		}
@@ -237,7 +245,7 @@ ABI=$(resolve_abi) ||
 	die "cannot resolve Debian's kernel ABI: apt knows no linux-image-amd64 (not a Debian archive? set ESPGATE_VM_ABI)"
 exec 9>"$CACHE/.lock"
 flock 9 || die "cannot lock $CACHE"
-fetch_kernel "$ABI" || exit 1
+fetch_kernel "$ABI" || die "no kernel $ABI (see above)"
 KDIR=$CACHE/kernel-$ABI
 IRD_KEY=$(
 	{
@@ -324,7 +332,7 @@ show_log() { [ -f "$1" ] && sed 's/^/#   /' "$1"; }
 
 if ! [ -f "$RES/boot.time" ]; then
 	say "the VM never reached userspace (qemu status $QRC); console:"
-	tail -n 60 "$RES/console.log" | sed 's/^/#   /'
+	tail -n 60 "$RES/console.log" | tr -d '\r' | sed 's/^/#   /'
 fi
 [ -f "$RES/boot.time" ] && say "boot to userspace: $(cat "$RES/boot.time") s (guest clock)"
 nsel=0
@@ -336,7 +344,7 @@ for f in tests/vm/scenarios/*.sh; do
 	if ! [ -f "$rcf" ]; then
 		tap_fail "vm/$n" "no result: the VM stopped before this scenario finished (qemu status $QRC)"
 		show_log "$RES/scenarios/$n.log"
-		[ -f "$RES/scenarios/$n.log" ] || tail -n 30 "$RES/console.log" | sed 's/^/#   /'
+		[ -f "$RES/scenarios/$n.log" ] || tail -n 30 "$RES/console.log" | tr -d '\r' | sed 's/^/#   /'
 		continue
 	fi
 	rc=$(cat "$rcf")
