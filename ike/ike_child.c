@@ -58,8 +58,7 @@ void child_free(struct ike_child *c)
 {
 	if (!c)
 		return;
-	free(c->ts_local);
-	free(c->ts_remote);
+	free(c->ts);
 	ev_free(c->pending_out);
 	ike_cleanse(c, sizeof(*c));
 	free(c);
@@ -73,6 +72,18 @@ static void child_unlink(struct ike_sa *sa, struct ike_child *c)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = c->next;
+}
+
+/* The negotiated selectors of c as lists (local side, remote side). */
+static void child_ts(const struct ike_child *c, struct ike_ts_list *local,
+		     struct ike_ts_list *remote)
+{
+	memset(local, 0, sizeof(*local));
+	memset(remote, 0, sizeof(*remote));
+	local->n = c->n_local;
+	remote->n = c->n_remote;
+	memcpy(local->ts, c->ts, c->n_local * sizeof(*c->ts));
+	memcpy(remote->ts, c->ts + c->n_local, c->n_remote * sizeof(*c->ts));
 }
 
 static void child_fill(struct ike_sa *sa, const struct ike_child *c, struct ike_child_sa *s)
@@ -90,10 +101,7 @@ static void child_fill(struct ike_sa *sa, const struct ike_child *c, struct ike_
 	s->integ = c->esp.integ;
 	s->esn = c->esn;
 	s->encap = sa->nat_local || sa->nat_remote;
-	if (c->ts_local)
-		s->ts_local = *c->ts_local;
-	if (c->ts_remote)
-		s->ts_remote = *c->ts_remote;
+	child_ts(c, &s->ts_local, &s->ts_remote);
 	s->hard_s = l->lifetime_s;
 	s->soft_s = c->rekey_ms > now ? (c->rekey_ms - now) / 1000 : 0;
 	s->hard_bytes = l->bytes;
@@ -223,39 +231,46 @@ static struct ike_child *child_new(struct ike_sa *sa, const struct ike_child_cfg
 	c->cfg = cfg;
 	c->id = eng_id(sa->eng);
 	c->state = CHILD_CREATING;
-	c->ts_local = malloc(sizeof(*c->ts_local));
-	c->ts_remote = malloc(sizeof(*c->ts_remote));
-	if (!c->ts_local || !c->ts_remote) {
+	/* exactly the negotiated selectors: a CHILD SA lives long, keep it small */
+	c->n_local = ts_local->n;
+	c->n_remote = ts_remote->n;
+	c->ts = malloc(((size_t)c->n_local + c->n_remote + 1) * sizeof(*c->ts));
+	if (!c->ts) {
 		child_free(c);
 		return NULL;
 	}
-	*c->ts_local = *ts_local;
-	*c->ts_remote = *ts_remote;
+	memcpy(c->ts, ts_local->ts, c->n_local * sizeof(*c->ts));
+	memcpy(c->ts + c->n_local, ts_remote->ts, c->n_remote * sizeof(*c->ts));
 	c->next = sa->children;
 	sa->children = c;
 	return c;
 }
 
-static void nonce_min(const struct ike_chunk *a, const struct ike_chunk *b, uint8_t *out,
-		      uint16_t *out_len)
-{
-	size_t n = a->len < b->len ? a->len : b->len;
-	int cmp = memcmp(a->ptr, b->ptr, n);
-	const struct ike_chunk *lo = cmp < 0 || (cmp == 0 && a->len <= b->len) ? a : b;
-
-	memcpy(out, lo->ptr, lo->len);
-	*out_len = (uint16_t)lo->len;
-}
-
-/* <0 when a is lower than b */
+/*
+ * §2.8.1 compares nonces. Only the lowest nonce of an exchange matters, and only its first
+ * IKE_NONCE_LEN octets are kept (with its length): nonces are random, so two that share 32
+ * leading octets do not occur.
+ */
 static int nonce_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
 	size_t n = alen < blen ? alen : blen;
-	int cmp = memcmp(a, b, n);
+	int cmp;
 
+	if (n > IKE_NONCE_LEN)
+		n = IKE_NONCE_LEN;
+	cmp = memcmp(a, b, n);
 	if (cmp)
 		return cmp;
 	return alen < blen ? -1 : alen > blen;
+}
+
+static void nonce_min(const struct ike_chunk *a, const struct ike_chunk *b, uint8_t *out,
+		      uint16_t *out_len)
+{
+	const struct ike_chunk *lo = nonce_cmp(a->ptr, a->len, b->ptr, b->len) <= 0 ? a : b;
+
+	memcpy(out, lo->ptr, lo->len < IKE_NONCE_LEN ? lo->len : IKE_NONCE_LEN);
+	*out_len = (uint16_t)lo->len;
 }
 
 static void spi_put(uint8_t *p, uint32_t spi)
@@ -331,8 +346,7 @@ int child_req_build(struct ike_sa *sa, struct ike_outstanding *o, const struct i
 	if (!o->prop_tsi || !o->prop_tsr)
 		return -ENOMEM;
 	if (old) {
-		*o->prop_tsi = *old->ts_local;
-		*o->prop_tsr = *old->ts_remote;
+		child_ts(old, o->prop_tsi, o->prop_tsr);
 	} else {
 		ts_cfg(cc, p->strict_ts, &tc);
 		if (ike_ts_propose(&tc, t->has_trig ? &t->trig_local : NULL,
@@ -945,8 +959,7 @@ static void child_respond(struct ike_sa *sa, const struct ike_msg *m, bool in_au
 		char w[IKE_TS_WHY_LEN];
 
 		if (old) {
-			out_tsi = *old->ts_remote;
-			out_tsr = *old->ts_local;
+			child_ts(old, &out_tsr, &out_tsi);
 			cc = cand;
 			break;
 		}

@@ -83,10 +83,16 @@ static void sa_hdr(const struct ike_sa *sa, uint8_t exch, uint32_t mid, bool res
 /* Moves w's bytes into the next slot of out (w is left empty and reusable). */
 static int wire_take(struct ike_wire *out, struct ike_wbuf *w)
 {
+	struct ike_wire_dgram *d;
+
 	if (w->err)
 		return w->err;
 	if (out->n >= IKE_MAX_FRAGMENTS)
 		return -E2BIG;
+	d = realloc(out->d, (out->n + 1) * sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	out->d = d;
 	out->d[out->n].data = w->buf;
 	out->d[out->n].len = w->len;
 	out->n++;
@@ -1056,6 +1062,11 @@ void sa_established(struct ike_sa *sa)
 
 static void sa_auth_done_cleanup(struct ike_sa *sa)
 {
+	/* what only IKE_SA_INIT/IKE_AUTH needed */
+	ike_secret_free(&sa->ni);
+	ike_secret_free(&sa->nr);
+	ike_secret_free(&sa->keys.sk_pi);
+	ike_secret_free(&sa->keys.sk_pr);
 	free(sa->init_req);
 	free(sa->init_resp);
 	sa->init_req = sa->init_resp = NULL;

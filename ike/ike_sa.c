@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "ike_msg.h"
 #include "ike_sa.h"
 
 /* ---- logging, randomness, ids ----------------------------------------------------------------- */
@@ -359,6 +360,8 @@ void wire_free(struct ike_wire *w)
 		ike_cleanse(w->d[i].data, w->d[i].len);
 		free(w->d[i].data);
 	}
+	free(w->d);
+	w->d = NULL;
 	w->n = 0;
 }
 
@@ -492,6 +495,10 @@ static void sa_free(struct ike_sa *sa)
 	}
 	outstanding_clear(&sa->out);
 	wire_free(&sa->resp);
+	free(sa->tasks);
+	if (sa->frag)
+		ike_frag_free(sa->frag);
+	free(sa->frag);
 	ike_sa_keys_free(&sa->keys);
 	ike_secret_free(&sa->ni);
 	ike_secret_free(&sa->nr);
@@ -566,11 +573,24 @@ int sa_queue(struct ike_sa *sa, const struct ike_task *t)
 	if (sa->n_tasks >= IKE_SA_MAX_TASKS)
 		return -ENOBUFS;
 	/* deleting the IKE SA supersedes everything else that waits */
-	if (t->kind == TASK_IKE_DELETE) {
+	if (t->kind == TASK_IKE_DELETE)
 		sa->n_tasks = 0;
+	if (!sa->tasks) {
+		sa->tasks = calloc(IKE_SA_MAX_TASKS, sizeof(*sa->tasks));
+		if (!sa->tasks)
+			return -ENOMEM;
 	}
 	sa->tasks[sa->n_tasks++] = *t;
 	return 0;
+}
+
+/* Drops the task array when the queue ran empty: an idle SA keeps nothing. */
+static void sa_tasks_trim(struct ike_sa *sa)
+{
+	if (!sa->n_tasks) {
+		free(sa->tasks);
+		sa->tasks = NULL;
+	}
 }
 
 void sa_kick(struct ike_sa *sa)
@@ -584,9 +604,11 @@ void sa_kick(struct ike_sa *sa)
 			return;
 		memmove(&sa->tasks[0], &sa->tasks[1], (sa->n_tasks - 1) * sizeof(sa->tasks[0]));
 		sa->n_tasks--;
+		sa_tasks_trim(sa);
 		if (exch_start(sa, &t) < 0)
 			continue;
 	}
+	sa_tasks_trim(sa);
 }
 
 /* ---- timers ----------------------------------------------------------------------------------- */

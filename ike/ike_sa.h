@@ -61,12 +61,14 @@ struct ike_task {
 };
 
 /* One message as it leaves: one datagram, or its RFC 7383 fragments. */
+struct ike_wire_dgram {
+	uint8_t *data;
+	size_t len;
+};
+
 struct ike_wire {
 	unsigned int n;
-	struct {
-		uint8_t *data;
-		size_t len;
-	} d[IKE_MAX_FRAGMENTS];
+	struct ike_wire_dgram *d; /* heap, n entries */
 };
 
 enum child_state {
@@ -86,10 +88,11 @@ struct ike_child {
 	struct ike_suite esp;	  /* encr/encr_bits/integ/dh (PFS); prf unused */
 	bool esn;
 	bool transport;
-	bool installed;				  /* inbound SA reported to the caller */
-	bool out_installed;			  /* outbound SA reported */
-	bool superseded;			  /* a rekey replaced it */
-	struct ike_ts_list *ts_local, *ts_remote; /* negotiated (heap) */
+	bool installed;	    /* inbound SA reported to the caller */
+	bool out_installed; /* outbound SA reported */
+	bool superseded;    /* a rekey replaced it */
+	struct ike_ts *ts;  /* negotiated: n_local local, then n_remote remote */
+	uint8_t n_local, n_remote;
 	uint64_t installed_ms;
 	uint64_t rekey_ms, expire_ms; /* 0: none */
 	uint32_t replaces_id;	      /* a rekey: the child this one replaces */
@@ -98,7 +101,7 @@ struct ike_child {
 	struct ike_event *pending_out;
 	uint64_t switch_ms;
 	/* collision bookkeeping (§2.8.1): the lowest nonce of the exchange that created it */
-	uint8_t min_nonce[IKE_NONCE_MAX];
+	uint8_t min_nonce[IKE_NONCE_LEN]; /* its first octets (see nonce_cmp()) */
 	uint16_t min_nonce_len;
 };
 
@@ -152,14 +155,14 @@ struct ike_sa {
 	uint32_t resp_mid;
 	bool resp_valid;
 	uint8_t req_hash[IKE_NATD_LEN]; /* SHA-1 of the request resp answers (retransmits) */
-	struct ike_task tasks[IKE_SA_MAX_TASKS];
+	struct ike_task *tasks;		/* heap, only while work is queued */
 	unsigned int n_tasks;
 	struct ike_child *children;
 	uint64_t created_ms, established_ms, last_in_ms;
 	uint64_t rekey_ms, expire_ms, delete_ms, half_open_ms;
 	uint32_t replaced_by; /* IKE rekey: the new SA's id */
 	/* IKE rekey collisions: lowest nonce of the exchange that created this SA */
-	uint8_t min_nonce[IKE_NONCE_MAX];
+	uint8_t min_nonce[IKE_NONCE_LEN];
 	uint16_t min_nonce_len;
 	struct ike_frag_reasm *frag; /* RFC 7383 reassembly, allocated on the first fragment */
 	uint8_t cookie_tries, ke_tries;
