@@ -208,7 +208,7 @@ vm_capture_start() {
 		2>"$file.err" &
 	VM_PIDS+=($!)
 	echo $! >"$file.pid"
-	for i in $(seq 1 100); do
+	for i in $(seq 1 300); do
 		grep -q listening "$file.err" && return 0
 		sleep 0.1
 	done
@@ -298,12 +298,13 @@ vm_charon_start() {
 	echo $! >"$d/pid"
 	VM_PIDS+=($!)
 	VM_CHARONS+=("$name")
-	for i in $(seq 1 150); do
+	# generous: under TCG on a busy host a charon takes several seconds to start
+	for i in $(seq 1 600); do
 		[ -S "$d/charon.vici" ] && break
 		kill -0 "$(cat "$d/pid")" 2>/dev/null || vm_fail "charon $name exited at startup"
 		sleep 0.1
 	done
-	[ -S "$d/charon.vici" ] || vm_fail "charon $name: no vici socket after 15 s"
+	[ -S "$d/charon.vici" ] || vm_fail "charon $name: no vici socket after 60 s"
 	vm_swanctl "$name" --load-all --noprompt >"$d/load.out" 2>&1 || {
 		cat "$d/load.out"
 		vm_fail "swanctl --load-all for $name"

@@ -66,8 +66,8 @@ vm_swanctl left --initiate --child net --timeout 60 >"$VM_WORK/initiate.out" 2>&
 	cat "$VM_WORK/initiate.out"
 	vm_fail "swanctl --initiate"
 }
-vm_check "left CHILD_SA net installed" vm_wait_child left net 20
-vm_check "right CHILD_SA net installed" vm_wait_child right net 20
+vm_check "left CHILD_SA net installed" vm_wait_child left net 60
+vm_check "right CHILD_SA net installed" vm_wait_child right net 60
 vm_swanctl left --list-sas
 
 out_spi=$(vm_xfrm_spis $L 192.0.2.12)
