@@ -259,6 +259,8 @@ INITRD=$CACHE/initramfs-$ABI-$IRD_KEY.cpio.gz
 if ! [ -f "$INITRD" ]; then
 	say "building initramfs $INITRD" >&2
 	build_initramfs "$ABI" "$INITRD" || die "initramfs build failed"
+	# older images (another module list or init) are garbage once nobody can still be booting them
+	find "$CACHE" -maxdepth 1 -name 'initramfs-*.cpio.gz' ! -name "${INITRD##*/}" -mmin +30 -delete
 fi
 flock -u 9
 [ "$MODE" = prepare ] && {
