@@ -185,8 +185,10 @@ int ike_engine_expire(struct ike_engine *eng, uint64_t now_ms, uint32_t spi, boo
 int ike_engine_delete(struct ike_engine *eng, uint64_t now_ms, const char *peer_name,
 		      const char *child_name);
 /*
- * Traffic was seen on the inbound SA spi. After a rekey the responder uses this to switch its
- * outbound SA (the initiator has switched). Cheap; may be called for any SPI.
+ * Traffic was seen on the inbound SA spi (e.g. its kernel use time moved). After a rekey the
+ * responder uses this to switch its outbound SA (the initiator has switched); it also counts as
+ * a sign of life, so DPD sends no liveness check while traffic flows. Cheap; -ENOENT for an SPI
+ * that is not one of our inbound SAs.
  */
 int ike_engine_child_traffic(struct ike_engine *eng, uint64_t now_ms, uint32_t spi_in);
 

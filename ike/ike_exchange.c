@@ -535,6 +535,29 @@ static const struct ike_peer_cfg *peer_for_auth(struct ike_sa *sa, const struct 
 	return best;
 }
 
+/* Whether p's IKE proposals allow the suite negotiated in IKE_SA_INIT (with another config). */
+static bool suite_acceptable(const struct ike_peer_cfg *p, const struct ike_suite *s)
+{
+	struct ike_prop_list *l = calloc(1, sizeof(*l));
+	struct ike_proposal *pr, chosen;
+	bool ok;
+
+	if (!l)
+		return false;
+	l->n = 1;
+	pr = &l->prop[0];
+	pr->num = 1;
+	pr->proto = IKE_PROTO_IKE;
+	pr->trans[pr->n_trans++] = (struct ike_transform){ IKE_TRANS_ENCR, s->encr, s->encr_bits };
+	pr->trans[pr->n_trans++] = (struct ike_transform){ IKE_TRANS_PRF, s->prf, 0 };
+	if (s->integ)
+		pr->trans[pr->n_trans++] = (struct ike_transform){ IKE_TRANS_INTEG, s->integ, 0 };
+	pr->trans[pr->n_trans++] = (struct ike_transform){ IKE_TRANS_DH, s->dh, 0 };
+	ok = !ike_prop_select(&p->ike, l, s->dh, &chosen);
+	free(l);
+	return ok;
+}
+
 /* ---- engine-level errors (no SA yet) ---------------------------------------------------------- */
 
 static void eng_error(struct ike_engine *eng, const struct ike_peer_cfg *p,
@@ -1156,6 +1179,12 @@ static void auth_request(struct ike_sa *sa, const struct ike_msg *m)
 	}
 	id_format(&idi, ids, sizeof(ids));
 	p = peer_for_auth(sa, &idi, pidr ? &idr : NULL);
+	if (p && p != sa->init_peer && !suite_acceptable(p, &sa->suite)) {
+		/* the IKE SA was negotiated with another peer's proposals */
+		eng_log(sa->eng, IKE_LOG_INFO, "%s: negotiated IKE suite not allowed for this peer",
+			p->name);
+		p = NULL;
+	}
 	sa->peer = p;
 	err = p ? auth_verify(sa, true, pidi, pauth) : -ENOENT;
 	if (err) {

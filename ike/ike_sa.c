@@ -937,7 +937,12 @@ int ike_engine_child_traffic(struct ike_engine *eng, uint64_t now_ms, uint32_t s
 
 	eng->now = now_ms;
 	c = eng_child_by_spi(eng, spi_in, &sa);
-	if (c && c->spi_in == spi_in && c->pending_out)
+	if (!c || c->spi_in != spi_in)
+		return -ENOENT;
+	/* inbound ESP proves the peer alive: no liveness check while traffic flows */
+	if (sa->last_in_ms < now_ms)
+		sa->last_in_ms = now_ms;
+	if (c->pending_out)
 		child_switch_out(sa, c);
 	return 0;
 }

@@ -1725,6 +1725,82 @@ static void test_two_children(void **state)
 	net_free(&n);
 }
 
+/* B serves two peers from "any" address, told apart by identity (PSK per peer) */
+static void test_peer_selection_by_id(void **state)
+{
+	struct net n;
+	struct cfg_opts oa = opts_a(), ob = opts_b(), ob2 = opts_b();
+	struct ike_peer_cfg pb[2];
+	struct ike_child_cfg cb[2];
+	struct ike_engine_cfg ec;
+
+	(void)state;
+	for (int round = 0; round < 2; round++) {
+		net_setup2(&n, &oa, &ob);
+		ob2.psk = "east-psk";
+		/* round 1: east's entry accepts only a suite the first entry did not negotiate */
+		ob2.ike = round ? "aes128gcm16-prfsha256-ecp256!" : NULL;
+		make_peer(&pb[0], &cb[0], &n.b, &n.a, &ob);
+		make_peer(&pb[1], &cb[1], &n.b, &n.a, &ob2);
+		snprintf(pb[0].name, sizeof(pb[0].name), "other");
+		id_fqdn(&pb[0].remote_id, "somebody-else");
+		pb[0].remote.family = pb[1].remote.family = 0;
+		ike_engine_free(n.b.eng);
+		ec = (struct ike_engine_cfg){
+			.peers = pb, .n_peers = 2, .random = test_rand, .random_ctx = &n.b
+		};
+		n.b.eng = ike_engine_new(&ec);
+		assert_non_null(n.b.eng);
+		/* A uses east-psk too */
+		{
+			struct ike_peer_cfg pa;
+			struct ike_child_cfg ca;
+			struct cfg_opts o = opts_a();
+
+			o.psk = "east-psk";
+			make_peer(&pa, &ca, &n.a, &n.b, &o);
+			ike_engine_free(n.a.eng);
+			side_start(&n.a, &pa);
+		}
+		assert_int_equal(ike_engine_initiate(n.a.eng, n.now, "peer", NULL), 0);
+		pump(&n);
+		if (!round) {
+			assert_int_equal(count_ev(&n.b, IKE_EV_IKE_UP, 0), 1);
+			assert_string_equal(last_ev(&n.b, IKE_EV_IKE_UP)->peer, "peer");
+			check_consistent(&n);
+		} else {
+			assert_int_equal(count_ev(&n.b, IKE_EV_IKE_UP, 0), 0);
+			assert_int_equal(count_ev(&n.a, IKE_EV_ERROR, IKE_R_AUTH_FAILED), 1);
+		}
+		net_free(&n);
+	}
+}
+
+static void test_dpd_quiet_with_traffic(void **state)
+{
+	struct net n;
+	struct cfg_opts oa = opts_a(), ob = opts_b();
+	uint32_t spi;
+
+	(void)state;
+	oa.dpd_delay = 10;
+	oa.dpd_timeout = 30;
+	net_setup2(&n, &oa, &ob);
+	establish(&n, &n.a);
+	spi = last_ev(&n.a, IKE_EV_CHILD_INSTALL)->child_sa.spi_in;
+	/* inbound ESP every 5 s: no liveness check goes out */
+	for (int i = 0; i < 10; i++) {
+		run_until(&n, n.now + 5000);
+		assert_int_equal(ike_engine_child_traffic(n.a.eng, n.now, spi), 0);
+	}
+	assert_int_equal(n.a.sent, 2);
+	assert_int_equal(ike_engine_child_traffic(n.a.eng, n.now, 0xdeadbeef), -ENOENT);
+	/* traffic stops: the check follows 10 s later */
+	run_until(&n, n.now + 10000);
+	assert_int_equal(n.a.sent, 3);
+	net_free(&n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1757,6 +1833,8 @@ int main(void)
 		cmocka_unit_test(test_fragmentation),
 		cmocka_unit_test(test_unknown_critical_payload),
 		cmocka_unit_test(test_two_children),
+		cmocka_unit_test(test_peer_selection_by_id),
+		cmocka_unit_test(test_dpd_quiet_with_traffic),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
