@@ -60,7 +60,7 @@ static void addr_from_sa(const struct sockaddr_storage *ss, struct ikesock_addr 
 
 static int bound_port(int fd, uint16_t *port)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 };
 	socklen_t sl = sizeof(ss);
 	struct ikesock_addr a;
 
