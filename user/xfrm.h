@@ -277,7 +277,7 @@ typedef int (*xfrm_event_cb)(const struct xfrm_event *ev, void *arg);
 struct xfrm_events *xfrm_events_open(unsigned int groups);
 void xfrm_events_close(struct xfrm_events *ev);
 int xfrm_events_fd(const struct xfrm_events *ev);
-/* Reads one datagram and calls cb per event. Returns the number of events, -EAGAIN when nothing is
+/* Reads one datagram and calls cb per event (call it until -EAGAIN when the fd is readable). Returns the number of events, -EAGAIN when nothing is
  * waiting, -ENOBUFS when the kernel dropped events (resynchronise with the lists), -EBADMSG for a
  * malformed datagram; datagrams not sent by the kernel are ignored (0). */
 int xfrm_events_read(struct xfrm_events *ev, xfrm_event_cb cb, void *arg);
@@ -300,6 +300,7 @@ int xfrm_msg_pol(void *buf, size_t len, __u16 type, __u32 seq, const struct xfrm
 int xfrm_msg_pol_del(void *buf, size_t len, __u32 seq, const struct xfrm_pol *p);
 /* One XFRM_MSG_NEWSA (GETSA reply, dump entry) -> sa (without keys) and st (may be NULL). */
 int xfrm_parse_sa(const struct nlmsghdr *nlh, struct xfrm_sa *sa, struct xfrm_sa_stats *st);
+/* One XFRM_MSG_NEWPOLICY -> p; 1 for a sub policy (XFRM_POLICY_TYPE_SUB, skipped by lists). */
 int xfrm_parse_pol(const struct nlmsghdr *nlh, struct xfrm_pol *p);
 /* One NLMSG_ERROR: returns its error (0 for an ACK, -EBADMSG if malformed) and copies the
  * extended-ack message, if any, into msg ("" otherwise). */

@@ -293,6 +293,39 @@ static void t_pol_roundtrip(void **state)
 	assert_int_equal(sh("test -z \"$(ip xfrm policy)\""), 0);
 }
 
+static int stop_first(const struct xfrm_pol *p, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return 7;
+}
+
+/* A dump that spans many datagrams is read whole, and flushing it leaves the socket in step. */
+static void t_pol_dump_large(void **state)
+{
+	struct xfrm_backend *b = *state;
+	struct xfrm_pol p;
+	unsigned int np, ns, i;
+
+	NEED_ROOT();
+	for (i = 0; i < 3000; i++) {
+		pol_make(&p, "10.1.0.0", 16, "10.0.0.0", 32, XFRM_POLICY_OUT);
+		p.sel.daddr.a4 = htonl(0x0a000000u + i);
+		tmpl_make(&p, "192.0.2.1", "192.0.2.2", EG_REQID(1 + i % 100));
+		assert_int_equal(xfrm_pol_add(b, &p), 0);
+	}
+	assert_int_equal(count_all(b).pol, 3000);
+	/* a callback that stops the walk early: its value comes back, the rest is drained */
+	assert_int_equal(xfrm_pol_list(b, stop_first, NULL), 7);
+	assert_int_equal(count_all(b).pol, 3000);
+	assert_int_equal(xfrm_flush_ours(b, &np, &ns), 0);
+	assert_int_equal(np, 3000);
+	assert_int_equal(count_all(b).pol, 0);
+	/* the socket still answers in step */
+	assert_int_equal(xfrm_pol_add(b, &p), 0);
+	assert_int_equal(xfrm_pol_del(b, &p), 0);
+}
+
 /* Without ESP, an SA install fails with the kernel's own words and installs nothing. */
 static void t_sa_without_esp(void **state)
 {
@@ -919,6 +952,7 @@ int main(void)
 		LIVE(t_stat, ROOT),
 		LIVE(t_probe_esp, ROOT),
 		LIVE(t_pol_roundtrip, ROOT),
+		LIVE(t_pol_dump_large, ROOT),
 		LIVE(t_sa_without_esp, NO_ESP),
 		LIVE(t_sa_roundtrip, ESP),
 		LIVE(t_sa_variants, ESP),
