@@ -26,7 +26,7 @@ cat "$LOG"
 skips=$(grep -E '^ok [0-9]+ .*# SKIP' "$LOG" | grep -v ' t_sa_without_esp ' || true)
 [ -z "$skips" ] || vm_fail "cases skipped on a kernel that should have ESP: $skips"
 grep -q '^# kernel ESP for IPv4: ok' "$LOG" || vm_fail "the ESP probe did not report ok"
-for t in t_probe_esp t_pol_roundtrip t_sa_roundtrip t_sa_variants t_flush_ours t_socket_bypass \
+for t in t_probe_esp t_pol_roundtrip t_pol_dump_large t_sa_roundtrip t_sa_variants t_flush_ours t_socket_bypass \
 	t_acquire t_expire t_esp_traffic_set_mark; do
 	grep -qE "^ok [0-9]+ - $t\$" "$LOG" || vm_fail "$t did not pass"
 done
