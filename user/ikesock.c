@@ -166,7 +166,7 @@ ssize_t ikesock_recv(const struct ikesock *s, int fd, uint8_t *buf, size_t len,
 		uint8_t b[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
 			  CMSG_SPACE(sizeof(struct in_pktinfo))];
 	} cbuf;
-	struct sockaddr_storage from;
+	struct sockaddr_storage from = { 0 };
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr mh = {
 		.msg_name = &from,
