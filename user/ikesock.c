@@ -46,15 +46,17 @@ static void addr_from_sa(const struct sockaddr_storage *ss, struct ikesock_addr 
 	memset(a, 0, sizeof(*a));
 	a->family = ss->ss_family;
 	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		struct sockaddr_in sin;
 
-		a->port = ntohs(sin->sin_port);
-		a->v4 = sin->sin_addr;
-	} else {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		memcpy(&sin, ss, sizeof(sin));
+		a->port = ntohs(sin.sin_port);
+		a->v4 = sin.sin_addr;
+	} else if (ss->ss_family == AF_INET6) {
+		struct sockaddr_in6 sin6;
 
-		a->port = ntohs(sin6->sin6_port);
-		a->v6 = sin6->sin6_addr;
+		memcpy(&sin6, ss, sizeof(sin6));
+		a->port = ntohs(sin6.sin6_port);
+		a->v6 = sin6.sin6_addr;
 	}
 }
 
