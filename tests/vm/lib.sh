@@ -222,9 +222,15 @@ vm_capture_stop() {
 	sleep 0.5
 	kill -INT "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
+	# decode once: starting tcpdump is slow under TCG, so scenarios grep this text
+	tcpdump -n -r "$1" >"$1.txt" 2>/dev/null
 }
 
-# vm_capture_count FILE [FILTER...]: packets in FILE matching FILTER.
+# vm_capture_grep FILE REGEX: decoded packets of a stopped capture matching REGEX (grep -E), e.g.
+# "ESP\(spi=0x00001001," or ": ICMP " (IPv4 ICMP only).
+vm_capture_grep() { grep -cE "$2" "$1.txt"; }
+
+# vm_capture_count FILE [FILTER...]: packets in FILE matching a pcap FILTER.
 vm_capture_count() {
 	local file=$1
 	shift
