@@ -3,8 +3,10 @@
  * espgated's entry point: command-line options, logging setup and `--check`, which loads and
  * validates the configuration and its secrets file without touching the system (no BPF, no
  * netlink, no sockets, no DNS) and exits 0 if both are valid, 1 with file:line:col errors if not.
- * The daemon proper (loader, XFRM, IKE sockets, control socket) is not built yet; without --check
- * espgated says so and exits 2.
+ * Without --check it runs the daemon (daemon.c) in the foreground: a service manager supervises it.
+ * The test-only options (--record-sas, --export-keys, --record-dump) exist for the namespace tier
+ * on kernels without ESP; --export-keys is refused without --record-sas, so a production gateway
+ * can never be made to write its keys anywhere.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -12,6 +14,8 @@
 #include <string.h>
 
 #include "config.h"
+#include "ctl.h"
+#include "daemon.h"
 #include "log.h"
 
 #ifndef ESPGATE_VERSION
@@ -33,7 +37,13 @@ static void usage(FILE *f)
 		"                      " EG_SECRETS_DEFAULT_PATH ")\n"
 		"      --check         validate the configuration and secrets, change nothing;\n"
 		"                      exit 0 if valid, 1 if not\n"
-		"  -d, --debug         stay in the foreground, log at debug level to stderr\n"
+		"  -d, --debug         log at debug level to stderr (default: info to syslog)\n"
+		"      --ctl PATH      control socket (default " CTL_DEFAULT_PATH ")\n"
+		"      --no-datapath   do not load or touch the BPF datapath\n"
+		"test only (kernels without ESP; never on a gateway):\n"
+		"      --record-sas    record SAs and policies instead of installing them\n"
+		"      --record-dump F write the recorded XFRM state to F as JSON on every change\n"
+		"      --export-keys F append negotiated ESP keys to F (needs --record-sas)\n"
 		"  -V, --version       print the version\n"
 		"  -h, --help          this text\n"
 		"The configuration format is described in docs/CONFIG.md.\n");
@@ -71,9 +81,15 @@ int main(int argc, char **argv)
 		{ "debug", no_argument, NULL, 'd' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "ctl", required_argument, NULL, 'S' },
+		{ "no-datapath", no_argument, NULL, 'N' },
+		{ "record-sas", no_argument, NULL, 'R' },
+		{ "record-dump", required_argument, NULL, 'D' },
+		{ "export-keys", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = EG_CONFIG_DEFAULT_PATH, *secrets = NULL;
+	struct egd_opts dopts = { 0 };
 	bool do_check = false, debug = false;
 	int ch;
 
@@ -91,6 +107,21 @@ int main(int argc, char **argv)
 		case 'd':
 			debug = true;
 			break;
+		case 'S':
+			dopts.ctl_path = optarg;
+			break;
+		case 'N':
+			dopts.no_datapath = true;
+			break;
+		case 'R':
+			dopts.record_sas = true;
+			break;
+		case 'D':
+			dopts.record_dump = optarg;
+			break;
+		case 'K':
+			dopts.export_keys = optarg;
+			break;
 		case 'V':
 			printf("espgated %s\n", ESPGATE_VERSION);
 			return EXIT_OK;
@@ -107,12 +138,16 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	/* --check and -d talk to the terminal; the daemon will log to syslog unless -d */
-	log_init(true, debug ? EG_LOG_DEBUG : EG_LOG_INFO, "espgated");
+	if (dopts.export_keys && !dopts.record_sas) {
+		fprintf(stderr,
+			"espgated: --export-keys is a test option and needs --record-sas\n");
+		return EXIT_USAGE;
+	}
+	/* --check talks to the terminal; the daemon logs to syslog unless -d */
+	log_init(do_check || debug, debug ? EG_LOG_DEBUG : EG_LOG_INFO, "espgated");
 	if (do_check)
 		return check(path, secrets);
-	log_warnx("the daemon mode is not built yet: only --check is available "
-		  "(espgated --check -c %s)",
-		  path);
-	return EXIT_USAGE;
+	dopts.config_path = path;
+	dopts.secrets_path = secrets;
+	return egd_run(&dopts);
 }

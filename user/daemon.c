@@ -1,0 +1,1114 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * espgated's event loop and the glue between the engine, the kernel and the
+ * operator (see daemon.h). State kept here is only what the other parts cannot
+ * answer: which kernel SAs we installed for which CHILD SA (to delete them and
+ * to show their counters), and each tunnel's last error in words.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "daemon.h"
+#include "espgate_abi.h"
+#include "ike.h"
+#include "ike_ts.h"
+#include "ikesock.h"
+#include "ipsec.h"
+#include "log.h"
+#include "peercfg.h"
+#include "xfrm.h"
+
+enum egd_limits {
+	EGD_MAX_EVENTS = 16,
+	EGD_ERR_LEN = 512,
+};
+
+/* One kernel SA we installed. */
+struct egd_sa {
+	bool used;
+	bool inbound;
+	uint32_t engine_child; /* ike_child_sa.child_id */
+	uint32_t child_id;     /* ours: reqid - EG_REQID_BASE */
+	uint32_t spi;	       /* host order */
+	struct xfrm_sa_id id;
+	char peer[IKE_NAME_MAX];
+	char child[IKE_NAME_MAX];
+	uint64_t installed_ms;
+	uint16_t encr, encr_bits, integ;
+	bool esn, encap;
+	struct ike_ts_list ts_local, ts_remote;
+};
+
+struct egd_tunnel {
+	char name[IKE_NAME_MAX];
+	char last_error[EGD_ERR_LEN + IKE_REASON_MAX];
+	uint64_t up_since_ms; /* 0: no IKE SA */
+	bool dead;	      /* DPD gave up on the peer */
+};
+
+struct egd {
+	const struct egd_opts *opts;
+	struct eg_config_file *cfg;
+	struct eg_child_ids ids;
+	struct eg_peerset ps;
+	struct ike_engine *eng;
+	struct xfrm_backend *xb;
+	struct xfrm_events *xev;
+	struct ikesock s4;
+	struct ctl_server ctl;
+	int ep, sfd;
+	bool stop;
+	struct egd_sa *sas;
+	size_t n_sas;
+	struct egd_tunnel *tun;
+	size_t n_tun;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct egd_tunnel *tunnel_find(struct egd *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_tun; i++)
+		if (!strcmp(d->tun[i].name, name))
+			return &d->tun[i];
+	return NULL;
+}
+
+static void engine_log(void *ctx, int level, const char *line)
+{
+	(void)ctx;
+	if (level <= IKE_LOG_WARN)
+		log_warnx("%s", line);
+	else if (level <= IKE_LOG_INFO)
+		log_info("%s", line);
+	else
+		log_debug("%s", line);
+}
+
+static int engine_random(void *ctx, void *buf, size_t len)
+{
+	(void)ctx;
+	return RAND_bytes(buf, (int)len) == 1 ? 0 : -EIO;
+}
+
+static void ike_addr_from_sock(const struct ikesock_addr *in, struct ike_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->family = (uint8_t)in->family;
+	out->port = in->port;
+	if (in->family == AF_INET)
+		memcpy(out->addr, &in->v4, 4);
+	else
+		memcpy(out->addr, &in->v6, 16);
+}
+
+static void sock_addr_from_ike(const struct ike_addr *in, struct ikesock_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->family = in->family;
+	out->port = in->port;
+	if (in->family == AF_INET)
+		memcpy(&out->v4, in->addr, 4);
+	else
+		memcpy(&out->v6, in->addr, 16);
+}
+
+static const char *ike_addr_str(const struct ike_addr *a, char *buf, size_t len)
+{
+	struct ikesock_addr s;
+
+	sock_addr_from_ike(a, &s);
+	return ikesock_addr_str(&s, buf, len);
+}
+
+/* ---- kernel SAs
+ * -------------------------------------------------------------------------- */
+
+static struct egd_sa *sa_slot(struct egd *d)
+{
+	struct egd_sa *n;
+
+	for (size_t i = 0; i < d->n_sas; i++)
+		if (!d->sas[i].used)
+			return &d->sas[i];
+	n = realloc(d->sas, (d->n_sas + 16) * sizeof(*n));
+	if (!n)
+		return NULL;
+	memset(n + d->n_sas, 0, 16 * sizeof(*n));
+	d->sas = n;
+	d->n_sas += 16;
+	return &d->sas[d->n_sas - 16];
+}
+
+/* Test mode only: the keys of every SA, so a test can decrypt what the peer
+ * sent on the wire. */
+static void export_keys(struct egd *d, const struct ike_child_sa *c)
+{
+	FILE *f;
+
+	if (!d->opts->export_keys || !d->opts->record_sas)
+		return;
+	f = fopen(d->opts->export_keys, "a");
+	if (!f)
+		return;
+	fprintf(f, "spi=%08x dir=%s encr=%u encr_bits=%u integ=%u encap=%d encr_key=", c->spi,
+		c->inbound ? "in" : "out", c->encr, c->encr_bits, c->integ, c->encap);
+	for (size_t i = 0; i < c->encr_key.len; i++)
+		fprintf(f, "%02x", c->encr_key.ptr[i]);
+	fprintf(f, " integ_key=");
+	for (size_t i = 0; i < c->integ_key.len; i++)
+		fprintf(f, "%02x", c->integ_key.ptr[i]);
+	fprintf(f, "\n");
+	fclose(f);
+}
+
+static void record_dump(struct egd *d)
+{
+	FILE *f;
+
+	if (!d->opts->record_dump || !d->opts->record_sas)
+		return;
+	f = fopen(d->opts->record_dump, "w");
+	if (!f)
+		return;
+	xfrm_record_dump(d->xb, f, XFRMB_DUMP_JSON);
+	fclose(f);
+}
+
+static void sa_install(struct egd *d, const struct ike_event *ev)
+{
+	const struct ike_child_sa *c = &ev->child_sa;
+	char err[EGD_ERR_LEN];
+	struct xfrm_sa sa;
+	struct egd_sa *rec;
+	int rc;
+
+	rc = eg_ipsec_sa(c, 0, &sa, err, sizeof(err));
+	if (rc) {
+		log_warnx("tunnel %s child %s: cannot install SA: %s", ev->peer, ev->child, err);
+		return;
+	}
+	rc = xfrm_sa_add(d->xb, &sa);
+	if (rc == -EEXIST)
+		rc = xfrm_sa_update(d->xb, &sa);
+	if (rc) {
+		struct egd_tunnel *t = tunnel_find(d, ev->peer);
+
+		log_warnx("tunnel %s child %s: installing %s SA 0x%08x failed: %s", ev->peer,
+			  ev->child, c->inbound ? "inbound" : "outbound", c->spi,
+			  xfrm_backend_error(d->xb));
+		if (t)
+			snprintf(t->last_error, sizeof(t->last_error),
+				 "kernel refused SA 0x%08x: %s", c->spi, xfrm_backend_error(d->xb));
+		xfrm_sa_clear(&sa);
+		return;
+	}
+	export_keys(d, c);
+	rec = sa_slot(d);
+	if (rec) {
+		memset(rec, 0, sizeof(*rec));
+		rec->used = true;
+		rec->inbound = c->inbound;
+		rec->engine_child = c->child_id;
+		rec->child_id = c->reqid - EG_REQID_BASE;
+		rec->spi = c->spi;
+		xfrm_sa_id_of(&sa, &rec->id);
+		snprintf(rec->peer, sizeof(rec->peer), "%s", ev->peer);
+		snprintf(rec->child, sizeof(rec->child), "%s", ev->child);
+		rec->installed_ms = now_ms();
+		rec->encr = c->encr;
+		rec->encr_bits = c->encr_bits;
+		rec->integ = c->integ;
+		rec->esn = c->esn;
+		rec->encap = c->encap;
+		rec->ts_local = c->ts_local;
+		rec->ts_remote = c->ts_remote;
+	}
+	log_info("tunnel %s child %s: installed %s SA 0x%08x (reqid 0x%x)", ev->peer, ev->child,
+		 c->inbound ? "inbound" : "outbound", c->spi, c->reqid);
+	xfrm_sa_clear(&sa);
+	record_dump(d);
+}
+
+static void sa_delete_spi(struct egd *d, uint32_t spi, bool inbound)
+{
+	for (size_t i = 0; i < d->n_sas; i++) {
+		struct egd_sa *s = &d->sas[i];
+		int rc;
+
+		if (!s->used || s->spi != spi || s->inbound != inbound)
+			continue;
+		rc = xfrm_sa_del(d->xb, &s->id);
+		if (rc && rc != -ESRCH && rc != -ENOENT)
+			log_warnx("tunnel %s: deleting SA 0x%08x failed: %s", s->peer, spi,
+				  xfrm_backend_error(d->xb));
+		else
+			log_info("tunnel %s child %s: deleted %s SA 0x%08x", s->peer, s->child,
+				 inbound ? "inbound" : "outbound", spi);
+		memset(s, 0, sizeof(*s));
+	}
+	record_dump(d);
+}
+
+/* ---- engine outputs
+ * ---------------------------------------------------------------------- */
+
+static void handle_event(struct egd *d, const struct ike_event *ev)
+{
+	struct egd_tunnel *t = tunnel_find(d, ev->peer);
+	char a[64], b[64];
+
+	switch (ev->type) {
+	case IKE_EV_IKE_UP:
+		log_info("tunnel %s: IKE SA up %s <-> %s", ev->peer,
+			 ike_addr_str(&ev->local, a, sizeof(a)),
+			 ike_addr_str(&ev->remote, b, sizeof(b)));
+		if (t) {
+			t->up_since_ms = now_ms();
+			t->dead = false;
+		}
+		break;
+	case IKE_EV_IKE_DOWN:
+		log_info("tunnel %s: IKE SA down (%s)%s%s", ev->peer, ike_reason_name(ev->reason),
+			 ev->text[0] ? ": " : "", ev->text);
+		if (t) {
+			t->up_since_ms = 0;
+			if (ev->reason == IKE_R_DEAD_PEER) {
+				t->dead = true;
+				snprintf(t->last_error, sizeof(t->last_error),
+					 "peer did not answer (dead peer detection)");
+			}
+		}
+		if (ev->reason == IKE_R_DEAD_PEER && d->cfg) {
+			const struct eg_tunnel *ct = eg_config_find_tunnel(d->cfg, ev->peer);
+
+			if (ct && ct->dpd_action == EG_DPD_RESTART &&
+			    ct->mode != EG_MODE_RESPONDER_ONLY) {
+				int rc = ike_engine_initiate(d->eng, now_ms(), ev->peer, NULL);
+
+				if (rc && rc != -EALREADY)
+					log_warnx("tunnel %s: restart after DPD failed: %s",
+						  ev->peer, strerror(-rc));
+			}
+		}
+		break;
+	case IKE_EV_CHILD_INSTALL:
+	case IKE_EV_CHILD_SWITCH_OUT:
+		sa_install(d, ev);
+		break;
+	case IKE_EV_CHILD_DELETE:
+		sa_delete_spi(d, ev->child_sa.spi_in, true);
+		sa_delete_spi(d, ev->child_sa.spi_out, false);
+		break;
+	case IKE_EV_ERROR:
+		log_warnx("tunnel %s%s%s: %s: %s", ev->peer, ev->child[0] ? " child " : "",
+			  ev->child, ike_reason_name(ev->reason), ev->text);
+		if (t)
+			snprintf(t->last_error, sizeof(t->last_error), "%s: %s",
+				 ike_reason_name(ev->reason), ev->text);
+		break;
+	}
+}
+
+static void drain(struct egd *d)
+{
+	struct ike_output out;
+
+	while (ike_engine_next_output(d->eng, &out) == 1) {
+		if (out.kind == IKE_OUT_DGRAM) {
+			struct ikesock_addr l, r;
+			int rc;
+
+			sock_addr_from_ike(&out.dgram.local, &l);
+			sock_addr_from_ike(&out.dgram.remote, &r);
+			rc = ikesock_send(&d->s4, l.family ? &l : NULL, &r, out.dgram.data,
+					  out.dgram.len);
+			if (rc) {
+				char rb[64];
+
+				log_debug("%s: send to %s: %s", __func__,
+					  ikesock_addr_str(&r, rb, sizeof(rb)), strerror(-rc));
+			}
+		} else if (out.kind == IKE_OUT_EVENT && out.ev) {
+			handle_event(d, out.ev);
+		}
+		ike_output_free(&out);
+	}
+}
+
+/* ---- inputs
+ * ------------------------------------------------------------------------------
+ */
+
+static void read_sock(struct egd *d, int fd)
+{
+	static uint8_t buf[IKESOCK_MAX_DGRAM];
+	struct ikesock_addr l, r;
+	struct ike_addr il, ir;
+
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = ikesock_recv(&d->s4, fd, buf, sizeof(buf), &l, &r);
+
+		if (n == -EAGAIN)
+			break;
+		if (n < 0)
+			continue; /* keepalive, stray ESP, oversized: dropped */
+		ike_addr_from_sock(&l, &il);
+		ike_addr_from_sock(&r, &ir);
+		ike_engine_input(d->eng, now_ms(), &il, &ir, buf, (size_t)n);
+		drain(d);
+	}
+}
+
+static int xfrm_event(const struct xfrm_event *ev, void *arg)
+{
+	struct egd *d = arg;
+	int rc;
+
+	if (ev->type == XFRMB_EV_EXPIRE) {
+		if (!xfrm_reqid_is_ours(ev->expire.reqid))
+			return 0;
+		rc = ike_engine_expire(d->eng, now_ms(), ntohl(ev->expire.spi), ev->expire.hard);
+		if (rc && rc != -ENOENT)
+			log_warnx("expire of SA 0x%08x: %s", ntohl(ev->expire.spi), strerror(-rc));
+	} else if (ev->type == XFRMB_EV_ACQUIRE) {
+		uint32_t child = ev->acquire.reqid - EG_REQID_BASE;
+		const struct eg_tunnel *t;
+
+		if (!xfrm_reqid_is_ours(ev->acquire.reqid) || !d->ids.slot[child].used)
+			return 0;
+		/* on demand: only tunnels that may initiate and are not started by hand only */
+		t = eg_config_find_tunnel(d->cfg, d->ids.slot[child].tunnel);
+		if (!t || t->start == EG_START_NONE || t->mode == EG_MODE_RESPONDER_ONLY)
+			return 0;
+		rc = ike_engine_acquire(d->eng, now_ms(), ev->acquire.reqid, NULL, NULL);
+		if (rc && rc != -EALREADY)
+			log_debug("%s: acquire reqid 0x%x: %s", __func__, ev->acquire.reqid,
+				  strerror(-rc));
+	}
+	drain(d);
+	return 0;
+}
+
+/* ---- configuration
+ * ----------------------------------------------------------------------- */
+
+static int engine_from_config(struct egd *d, struct eg_config_file *cfg, struct ike_engine **out,
+			      struct eg_peerset *ps)
+{
+	struct ike_engine_cfg ec = { 0 };
+	char err[EGD_ERR_LEN];
+	int rc;
+
+	rc = eg_peerset_build(cfg, &d->ids, ps, err, sizeof(err));
+	if (rc) {
+		log_warnx("configuration: %s", err);
+		return rc;
+	}
+	if (ps->weak_used)
+		log_warnx("weak algorithms (MD5 / MODP 1024) are configured and allowed");
+	ec.peers = ps->peers;
+	ec.n_peers = ps->n_peers;
+	ec.random = engine_random;
+	ec.log = engine_log;
+	*out = ike_engine_new(&ec);
+	if (!*out) {
+		rc = -errno;
+		log_warn("IKE engine");
+		eg_peerset_free(ps);
+		return rc;
+	}
+	return 0;
+}
+
+static int tunnels_from_config(struct egd *d)
+{
+	struct egd_tunnel *t = calloc(d->cfg->n_tunnels ? d->cfg->n_tunnels : 1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->cfg->n_tunnels; i++) {
+		const struct egd_tunnel *old = tunnel_find(d, d->cfg->tunnels[i].name);
+
+		if (old)
+			t[i] = *old;
+		snprintf(t[i].name, sizeof(t[i].name), "%s", d->cfg->tunnels[i].name);
+	}
+	free(d->tun);
+	d->tun = t;
+	d->n_tun = d->cfg->n_tunnels;
+	return 0;
+}
+
+static void start_tunnels(struct egd *d)
+{
+	for (size_t i = 0; i < d->cfg->n_tunnels; i++) {
+		const struct eg_tunnel *t = &d->cfg->tunnels[i];
+		int rc;
+
+		if (t->start != EG_START_START || t->mode == EG_MODE_RESPONDER_ONLY ||
+		    t->peer_kind == EG_PEER_ANY)
+			continue;
+		rc = ike_engine_initiate(d->eng, now_ms(), t->name, NULL);
+		if (rc && rc != -EALREADY)
+			log_warnx("tunnel %s: initiate: %s", t->name, strerror(-rc));
+	}
+	drain(d);
+}
+
+/* ---- XFRM policies --------------------------------------------------------------------- */
+
+/* The source address the kernel would use towards remote (a connected UDP socket's name). */
+static int route_src(const struct ike_addr *remote, struct ike_addr *local)
+{
+	struct ikesock_addr r, l;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd, rc = 0;
+
+	sock_addr_from_ike(remote, &r);
+	fd = socket(remote->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memset(&ss, 0, sizeof(ss));
+	if (remote->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(r.port ? r.port : 500);
+		sin->sin_addr = r.v4;
+		sl = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(r.port ? r.port : 500);
+		sin6->sin6_addr = r.v6;
+		sl = sizeof(*sin6);
+	}
+	if (connect(fd, (struct sockaddr *)&ss, sl) ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl)) {
+		rc = -errno;
+	} else {
+		memset(&l, 0, sizeof(l));
+		l.family = remote->family;
+		if (remote->family == AF_INET)
+			l.v4 = ((struct sockaddr_in *)&ss)->sin_addr;
+		else
+			l.v6 = ((struct sockaddr_in6 *)&ss)->sin6_addr;
+		ike_addr_from_sock(&l, local);
+	}
+	close(fd);
+	return rc;
+}
+
+struct pol_set {
+	struct xfrm_pol *p;
+	unsigned int n, cap;
+};
+
+static bool pol_same(const struct xfrm_pol *a, const struct xfrm_pol *b)
+{
+	return a->dir == b->dir && a->mark == b->mark && a->mark_mask == b->mark_mask &&
+	       !memcmp(&a->sel, &b->sel, sizeof(a->sel));
+}
+
+static int stale_cb(const struct xfrm_pol *p, void *arg)
+{
+	struct pol_set *set = ((struct pol_set **)arg)[0], *stale = ((struct pol_set **)arg)[1];
+
+	if (!xfrm_pol_is_ours(p))
+		return 0;
+	for (unsigned int i = 0; i < set->n; i++)
+		if (pol_same(p, &set->p[i]))
+			return 0;
+	if (stale->n == stale->cap) {
+		struct xfrm_pol *np = realloc(stale->p, (stale->cap + 64) * sizeof(*np));
+
+		if (!np)
+			return -ENOMEM;
+		stale->p = np;
+		stale->cap += 64;
+	}
+	stale->p[stale->n++] = *p;
+	return 0;
+}
+
+/*
+ * Makes the kernel's policies exactly the configured set: every child's policies added or
+ * replaced, then ours that are no longer configured removed. Add-before-remove, so a selector
+ * that stays is never without its policy, and a removed tunnel's traffic is blocked until its
+ * own policies go (they go last).
+ */
+static int policies_sync(struct egd *d)
+{
+	struct pol_set set = { 0 }, stale = { 0 };
+	struct pol_set *args[2] = { &set, &stale };
+	unsigned int order = 0, k = 0;
+	int rc = 0, failed = 0;
+
+	for (size_t i = 0; i < d->cfg->n_tunnels; i++) {
+		const struct eg_tunnel *t = &d->cfg->tunnels[i];
+		const struct ike_peer_cfg *pc = &d->ps.peers[i];
+		struct ike_addr local = pc->local;
+
+		if (!pc->remote.family) {
+			log_info("tunnel %s: peer address unknown until it connects: its policies "
+				 "come with its SAs",
+				 t->name);
+			continue;
+		}
+		if (!local.family && route_src(&pc->remote, &local)) {
+			log_warnx("tunnel %s: no route to the peer: no policies installed",
+				  t->name);
+			continue;
+		}
+		for (size_t c = 0; c < t->n_children; c++) {
+			uint32_t id = eg_child_id_find(&d->ids, t->name, t->children[c].name);
+			unsigned int n = 0, used = 0;
+
+			if (set.cap - set.n < EG_IPSEC_MAX_POLICIES) {
+				struct xfrm_pol *np = realloc(
+					set.p, (set.cap + EG_IPSEC_MAX_POLICIES) * sizeof(*np));
+
+				if (!np) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				set.p = np;
+				set.cap += EG_IPSEC_MAX_POLICIES;
+			}
+			rc = eg_ipsec_child_policies(&t->children[c], id, &local, &pc->remote,
+						     order, &used, set.p + set.n, set.cap - set.n,
+						     &n);
+			if (rc) {
+				log_warnx("tunnel %s child %s: policies: %s", t->name,
+					  t->children[c].name, strerror(-rc));
+				continue;
+			}
+			set.n += n;
+			order += used;
+		}
+	}
+	for (k = 0; k < set.n; k++) {
+		if (xfrm_pol_update(d->xb, &set.p[k])) {
+			/* a fallback shared by two children (same remote range) is already there */
+			if (set.p[k].action == XFRM_POLICY_BLOCK)
+				continue;
+			failed++;
+			log_warnx("installing policy %u failed: %s", k, xfrm_backend_error(d->xb));
+		}
+	}
+	rc = xfrm_pol_list(d->xb, stale_cb, args);
+	for (unsigned int i = 0; i < stale.n; i++)
+		xfrm_pol_del(d->xb, &stale.p[i]);
+	if (stale.n)
+		log_info("removed %u policies no longer configured", stale.n);
+	log_info("%u XFRM policies in place%s", set.n - failed, failed ? " (some failed)" : "");
+	record_dump(d);
+out:
+	free(set.p);
+	free(stale.p);
+	return rc ? rc : (failed ? -EIO : 0);
+}
+
+/* ---- control socket
+ * ---------------------------------------------------------------------- */
+
+static const char *encr_name(uint16_t encr, uint16_t bits, char *buf, size_t len)
+{
+	switch (encr) {
+	case IKE_ENCR_AES_CBC:
+		snprintf(buf, len, "aes%u", bits);
+		break;
+	case IKE_ENCR_AES_GCM_16:
+		snprintf(buf, len, "aes%ugcm16", bits);
+		break;
+	case IKE_ENCR_NULL:
+		snprintf(buf, len, "null");
+		break;
+	default:
+		snprintf(buf, len, "encr%u", encr);
+	}
+	return buf;
+}
+
+static const char *integ_short(uint16_t integ)
+{
+	switch (integ) {
+	case IKE_INTEG_HMAC_MD5_96:
+		return "-md5";
+	case IKE_INTEG_HMAC_SHA1_96:
+		return "-sha1";
+	case IKE_INTEG_HMAC_SHA2_256_128:
+		return "-sha256";
+	case IKE_INTEG_HMAC_SHA2_384_192:
+		return "-sha384";
+	case IKE_INTEG_HMAC_SHA2_512_256:
+		return "-sha512";
+	default:
+		return "";
+	}
+}
+
+struct status_ctx {
+	struct egd *d;
+	const char *tunnel;
+	bool json;
+	struct ctl_out *out;
+	int n;
+};
+
+static void json_str(struct ctl_out *o, const char *s)
+{
+	ctl_out_append(o, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			ctl_out_printf(o, "\\%c", c);
+		else if (c < 0x20)
+			ctl_out_printf(o, "\\u%04x", c);
+		else
+			ctl_out_append(o, (const char *)&c, 1);
+	}
+	ctl_out_append(o, "\"", 1);
+}
+
+static int status_sa_cb(void *arg, const struct ike_sa_info *info)
+{
+	struct status_ctx *sc = arg;
+	const struct egd_tunnel *t = tunnel_find(sc->d, info->peer);
+	uint64_t up = t && t->up_since_ms ? (now_ms() - t->up_since_ms) / 1000 : 0;
+	static const char *const states[] = { "?", "CONNECTING", "ESTABLISHED", "REKEYING",
+					      "DELETING" };
+	const char *state = info->state <= IKE_SA_DELETING ? states[info->state] : "?";
+	char l[64], r[64];
+
+	if (sc->tunnel && strcmp(sc->tunnel, info->peer))
+		return 0;
+	ike_addr_str(&info->local, l, sizeof(l));
+	ike_addr_str(&info->remote, r, sizeof(r));
+	if (sc->json) {
+		ctl_out_printf(sc->out, "%s{\"tunnel\":", sc->n++ ? "," : "");
+		json_str(sc->out, info->peer);
+		ctl_out_printf(sc->out, ",\"state\":\"%s\",\"initiator\":%s,\"local\":", state,
+			       info->initiator ? "true" : "false");
+		json_str(sc->out, l);
+		ctl_out_printf(sc->out, ",\"remote\":");
+		json_str(sc->out, r);
+		ctl_out_printf(sc->out,
+			       ",\"uptime_s\":%llu,\"ike_proposal\":", (unsigned long long)up);
+		json_str(sc->out, info->ike_proposal);
+		ctl_out_printf(sc->out, ",\"children\":%u}", info->n_children);
+	} else {
+		ctl_out_printf(sc->out, "%-16s %-22s %-12s %6llus  ike %s%s\n", info->peer, r,
+			       state, (unsigned long long)up, info->ike_proposal,
+			       info->nat_local || info->nat_remote ? "  NAT-T" : "");
+	}
+	return 0;
+}
+
+static void status_children(struct egd *d, const char *tunnel, bool json, struct ctl_out *o)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < d->n_sas; i++) {
+		const struct egd_sa *s = &d->sas[i];
+		struct xfrm_sa_stats st = { 0 };
+		char e[32], tl[512], tr[512];
+
+		if (!s->used || (tunnel && strcmp(tunnel, s->peer)))
+			continue;
+		xfrm_sa_get_stats(d->xb, &s->id, &st);
+		encr_name(s->encr, s->encr_bits, e, sizeof(e));
+		ike_ts_list_format(&s->ts_local, tl, sizeof(tl));
+		ike_ts_list_format(&s->ts_remote, tr, sizeof(tr));
+		if (json) {
+			ctl_out_printf(o, "%s{\"tunnel\":", n++ ? "," : "");
+			json_str(o, s->peer);
+			ctl_out_printf(o, ",\"child\":");
+			json_str(o, s->child);
+			ctl_out_printf(o,
+				       ",\"dir\":\"%s\",\"spi\":\"%08x\",\"reqid\":%u,"
+				       "\"esp\":\"%s%s\",\"encap\":%s,\"local_ts\":",
+				       s->inbound ? "in" : "out", s->spi, EG_REQID(s->child_id), e,
+				       integ_short(s->integ), s->encap ? "true" : "false");
+			json_str(o, tl);
+			ctl_out_printf(o, ",\"remote_ts\":");
+			json_str(o, tr);
+			ctl_out_printf(o, ",\"packets\":%llu,\"bytes\":%llu}",
+				       (unsigned long long)st.packets,
+				       (unsigned long long)st.bytes);
+		} else {
+			ctl_out_printf(
+				o,
+				"  %-12s %-3s spi %08x  esp %s%s%s  %s === %s  %llu pkts %llu B\n",
+				s->child, s->inbound ? "in" : "out", s->spi, e,
+				integ_short(s->integ), s->encap ? " udp-encap" : "", tl, tr,
+				(unsigned long long)st.packets, (unsigned long long)st.bytes);
+		}
+	}
+}
+
+static int cmd_status(struct egd *d, const char *tunnel, bool json, struct ctl_out *o)
+{
+	struct status_ctx sc = { .d = d, .tunnel = tunnel, .json = json, .out = o };
+
+	if (tunnel && !tunnel_find(d, tunnel)) {
+		ctl_out_printf(o, "no such tunnel: %s\n", tunnel);
+		return CTL_ERR_NOT_FOUND;
+	}
+	if (json) {
+		ctl_out_printf(o, "{\"ike_sas\":[");
+		ike_engine_foreach_sa(d->eng, status_sa_cb, &sc);
+		ctl_out_printf(o, "],\"child_sas\":[");
+		status_children(d, tunnel, true, o);
+		ctl_out_printf(o, "],\"tunnels\":[");
+		for (size_t i = 0, n = 0; i < d->n_tun; i++) {
+			if (tunnel && strcmp(tunnel, d->tun[i].name))
+				continue;
+			ctl_out_printf(o, "%s{\"name\":", n++ ? "," : "");
+			json_str(o, d->tun[i].name);
+			ctl_out_printf(o, ",\"up\":%s,\"last_error\":",
+				       d->tun[i].up_since_ms ? "true" : "false");
+			json_str(o, d->tun[i].last_error);
+			ctl_out_printf(o, "}");
+		}
+		ctl_out_printf(o, "]}\n");
+		return CTL_OK;
+	}
+	ctl_out_printf(o, "%-16s %-22s %-12s %7s  %s\n", "TUNNEL", "PEER", "STATE", "UPTIME",
+		       "IKE SA / CHILD SAs");
+	ike_engine_foreach_sa(d->eng, status_sa_cb, &sc);
+	status_children(d, tunnel, false, o);
+	for (size_t i = 0; i < d->n_tun; i++) {
+		const struct egd_tunnel *t = &d->tun[i];
+
+		if (tunnel && strcmp(tunnel, t->name))
+			continue;
+		if (!t->up_since_ms)
+			ctl_out_printf(o, "%-16s %-22s %-12s\n", t->name, "", "DOWN");
+		if (t->last_error[0])
+			ctl_out_printf(o, "  last error: %s\n", t->last_error);
+	}
+	return CTL_OK;
+}
+
+static int reload(struct egd *d, struct ctl_out *o);
+
+static int ctl_handler(void *arg, int argc, char **argv, bool json, struct ctl_out *o)
+{
+	struct egd *d = arg;
+	int rc;
+
+	if (!strcmp(argv[0], "status") || !strcmp(argv[0], "sas"))
+		return cmd_status(d, argc > 1 ? argv[1] : NULL, json, o);
+	if (!strcmp(argv[0], "up") && argc == 2) {
+		if (!tunnel_find(d, argv[1])) {
+			ctl_out_printf(o, "no such tunnel: %s\n", argv[1]);
+			return CTL_ERR_NOT_FOUND;
+		}
+		rc = ike_engine_initiate(d->eng, now_ms(), argv[1], NULL);
+		drain(d);
+		if (rc && rc != -EALREADY) {
+			ctl_out_printf(o, "up %s: %s\n", argv[1], strerror(-rc));
+			return CTL_ERR_FAILED;
+		}
+		ctl_out_printf(o, "initiating %s\n", argv[1]);
+		return CTL_OK;
+	}
+	if (!strcmp(argv[0], "down") && argc == 2) {
+		if (!tunnel_find(d, argv[1])) {
+			ctl_out_printf(o, "no such tunnel: %s\n", argv[1]);
+			return CTL_ERR_NOT_FOUND;
+		}
+		rc = ike_engine_delete(d->eng, now_ms(), argv[1], NULL);
+		drain(d);
+		if (rc && rc != -ENOENT) {
+			ctl_out_printf(o, "down %s: %s\n", argv[1], strerror(-rc));
+			return CTL_ERR_FAILED;
+		}
+		ctl_out_printf(o, "deleting %s\n", argv[1]);
+		return CTL_OK;
+	}
+	if (!strcmp(argv[0], "reload"))
+		return reload(d, o);
+	ctl_out_printf(o, "unknown command: %s\n", argv[0]);
+	return CTL_ERR_USAGE;
+}
+
+/* ---- reload
+ * ---------------------------------------------------------------------------------
+ */
+
+/*
+ * Re-reads the configuration. An invalid file changes nothing. A valid one
+ * replaces the engine configuration; tunnels whose configuration is unchanged
+ * keep their SAs, the others are deleted with their peers and brought up again
+ * per their start action.
+ */
+static int reload(struct egd *d, struct ctl_out *o)
+{
+	struct eg_config_file *cfg = NULL;
+	struct eg_config_err err = { 0 };
+	int rc;
+
+	rc = eg_config_load(d->opts->config_path, d->opts->secrets_path, &cfg, &err);
+	if (rc) {
+		ctl_out_printf(o, "reload refused, nothing changed:\n");
+		for (unsigned int i = 0; i < err.n; i++)
+			ctl_out_printf(o, "  %s\n", err.msg[i]);
+		log_warnx("reload refused: invalid configuration (%u errors)", err.n);
+		return CTL_ERR_FAILED;
+	}
+	/* Tunnels that changed or disappeared: delete their IKE SAs now (with the old
+   * engine). */
+	for (size_t i = 0; i < d->cfg->n_tunnels; i++) {
+		const struct eg_tunnel *old = &d->cfg->tunnels[i];
+		const struct eg_tunnel *nw = eg_config_find_tunnel(cfg, old->name);
+
+		if (nw && eg_config_tunnel_equal(old, nw))
+			continue;
+		ike_engine_delete(d->eng, now_ms(), old->name, NULL);
+		ctl_out_printf(o, "tunnel %s: %s\n", old->name, nw ? "changed" : "removed");
+	}
+	drain(d);
+	/* The engine has no in-place reconfiguration yet: unchanged tunnels keep
+   * their kernel SAs (installed state is not touched) and re-key on the new
+   * engine when due. */
+	{
+		struct ike_engine *eng = NULL;
+		struct eg_peerset ps;
+
+		rc = engine_from_config(d, cfg, &eng, &ps);
+		if (rc) {
+			ctl_out_printf(o, "reload refused, nothing changed: %s\n", strerror(-rc));
+			eg_config_free(cfg);
+			return CTL_ERR_FAILED;
+		}
+		ike_engine_free(d->eng);
+		eg_peerset_free(&d->ps);
+		d->eng = eng;
+		d->ps = ps;
+	}
+	eg_config_free(d->cfg);
+	d->cfg = cfg;
+	tunnels_from_config(d);
+	if (policies_sync(d))
+		ctl_out_printf(o,
+			       "warning: not every XFRM policy could be installed (see the log)\n");
+	start_tunnels(d);
+	ctl_out_printf(o, "reloaded %s: %zu tunnels\n", d->opts->config_path, cfg->n_tunnels);
+	log_info("reloaded %s", d->opts->config_path);
+	return CTL_OK;
+}
+
+/* ---- main loop
+ * ------------------------------------------------------------------------------
+ */
+
+static int ep_add(int ep, int fd)
+{
+	struct epoll_event e = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) ? -errno : 0;
+}
+
+static void shutdown_gracefully(struct egd *d)
+{
+	uint64_t deadline;
+
+	for (size_t i = 0; i < d->n_tun; i++)
+		ike_engine_delete(d->eng, now_ms(), d->tun[i].name, NULL);
+	drain(d);
+	/* Give the peers a moment to answer the DELETEs, bounded. */
+	deadline = now_ms() + 1000;
+	while (now_ms() < deadline) {
+		struct epoll_event evs[EGD_MAX_EVENTS];
+		int n = epoll_wait(d->ep, evs, EGD_MAX_EVENTS, 100);
+
+		for (int i = 0; i < n; i++)
+			if (evs[i].data.fd == d->s4.fd500 || evs[i].data.fd == d->s4.fd4500)
+				read_sock(d, evs[i].data.fd);
+	}
+}
+
+static int setup(struct egd *d)
+{
+	struct eg_config_err err = { 0 };
+	sigset_t ss;
+	char msg[256];
+	int rc;
+
+	rc = eg_config_load(d->opts->config_path, d->opts->secrets_path, &d->cfg, &err);
+	if (rc) {
+		eg_config_err_print(&err);
+		log_warnx("cannot start: %s is not valid", d->opts->config_path);
+		return rc;
+	}
+	if (!d->opts->record_sas && xfrm_probe_esp(AF_INET, msg, sizeof(msg))) {
+		log_warnx("cannot start: %s (run with --record-sas only for tests)", msg);
+		return -EPROTONOSUPPORT;
+	}
+	d->xb = xfrm_backend_new(d->opts->record_sas ? XFRMB_RECORD : XFRMB_KERNEL);
+	if (!d->xb) {
+		log_warn("XFRM backend");
+		return -errno;
+	}
+	if (!d->opts->record_sas) {
+		d->xev = xfrm_events_open(0);
+		if (!d->xev) {
+			log_warn("XFRM events");
+			return -errno;
+		}
+	}
+	rc = engine_from_config(d, d->cfg, &d->eng, &d->ps);
+	if (rc)
+		return rc;
+	rc = tunnels_from_config(d);
+	if (rc)
+		return rc;
+	rc = policies_sync(d);
+	if (rc)
+		log_warnx("not every XFRM policy could be installed: see above");
+	rc = ikesock_open(
+		&d->s4, AF_INET, NULL, d->cfg->global.ike_port ? d->cfg->global.ike_port : 500,
+		d->cfg->global.natt_port ? d->cfg->global.natt_port : 4500, !d->opts->record_sas);
+	if (rc) {
+		log_warnx("cannot open IKE sockets: %s", strerror(-rc));
+		return rc;
+	}
+	if (xfrm_socket_bypass(d->s4.fd500, AF_INET) || xfrm_socket_bypass(d->s4.fd4500, AF_INET))
+		log_warnx("IKE socket bypass policies could not be set: a 0.0.0.0/0 selector may "
+			  "capture IKE");
+	rc = ctl_server_open(&d->ctl, d->opts->ctl_path ? d->opts->ctl_path : CTL_DEFAULT_PATH);
+	if (rc) {
+		log_warnx("control socket %s: %s",
+			  d->opts->ctl_path ? d->opts->ctl_path : CTL_DEFAULT_PATH,
+			  rc == -EADDRINUSE ? "another espgated is running" : strerror(-rc));
+		return rc;
+	}
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	sigaddset(&ss, SIGHUP);
+	sigprocmask(SIG_BLOCK, &ss, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->sfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
+	d->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (d->sfd < 0 || d->ep < 0)
+		return -errno;
+	if (ep_add(d->ep, d->s4.fd500) || ep_add(d->ep, d->s4.fd4500) || ep_add(d->ep, d->sfd) ||
+	    ep_add(d->ep, d->ctl.fd) || (d->xev && ep_add(d->ep, xfrm_events_fd(d->xev))))
+		return -errno;
+	return 0;
+}
+
+static void teardown(struct egd *d)
+{
+	ctl_server_close(&d->ctl);
+	ikesock_close(&d->s4);
+	ike_engine_free(d->eng);
+	eg_peerset_free(&d->ps);
+	xfrm_events_close(d->xev);
+	xfrm_backend_free(d->xb);
+	eg_config_free(d->cfg);
+	if (d->ep >= 0)
+		close(d->ep);
+	if (d->sfd >= 0)
+		close(d->sfd);
+	free(d->sas);
+	free(d->tun);
+}
+
+int egd_run(const struct egd_opts *opts)
+{
+	struct egd *d = calloc(1, sizeof(*d));
+	int rc;
+
+	if (!d) {
+		log_warn("espgated");
+		return 1;
+	}
+	d->opts = opts;
+	d->ep = d->sfd = -1;
+	d->ctl.fd = -1;
+	d->s4.fd500 = d->s4.fd4500 = -1;
+	rc = setup(d);
+	if (rc) {
+		teardown(d);
+		free(d);
+		return 1;
+	}
+	log_info("espgated running: %zu tunnels from %s%s", d->cfg->n_tunnels, opts->config_path,
+		 opts->record_sas ? " (test mode: SAs recorded, not installed)" : "");
+	start_tunnels(d);
+	record_dump(d);
+	while (!d->stop) {
+		struct epoll_event evs[EGD_MAX_EVENTS];
+		uint64_t dl = ike_engine_next_deadline(d->eng), now = now_ms();
+		int timeout = dl == UINT64_MAX ? 1000
+			      : dl <= now      ? 0
+					       : (int)(dl - now > 1000 ? 1000 : dl - now);
+		int n = epoll_wait(d->ep, evs, EGD_MAX_EVENTS, timeout);
+
+		if (n < 0 && errno != EINTR) {
+			log_warn("epoll_wait");
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (fd == d->s4.fd500 || fd == d->s4.fd4500) {
+				read_sock(d, fd);
+			} else if (fd == d->ctl.fd) {
+				ctl_server_serve_one(&d->ctl, ctl_handler, d);
+			} else if (d->xev && fd == xfrm_events_fd(d->xev)) {
+				while (xfrm_events_read(d->xev, xfrm_event, d) > 0)
+					;
+			} else if (fd == d->sfd) {
+				struct signalfd_siginfo si;
+
+				while (read(d->sfd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo == SIGHUP) {
+						struct ctl_out o = { 0 };
+
+						reload(d, &o);
+						ctl_out_free(&o);
+					} else {
+						d->stop = true;
+					}
+				}
+			}
+		}
+		if (ike_engine_next_deadline(d->eng) <= now_ms()) {
+			ike_engine_timer(d->eng, now_ms());
+			drain(d);
+		}
+	}
+	log_info("espgated stopping: deleting IKE SAs with their peers");
+	shutdown_gracefully(d);
+	teardown(d);
+	free(d);
+	return 0;
+}
