@@ -21,7 +21,7 @@ enum {
 
 int ldr_open(struct ldr *l, const char *pin_root, uint32_t ct_max)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = pin_root);
+	struct bpf_object_open_opts oo = { .sz = sizeof(oo), .pin_root_path = pin_root };
 	struct bpf_map *map;
 	int err;
 
@@ -30,7 +30,9 @@ int ldr_open(struct ldr *l, const char *pin_root, uint32_t ct_max)
 	if (!l->skel)
 		return -errno;
 	if (!pin_root)
-		bpf_object__for_each_map(map, l->skel->obj) bpf_map__set_pin_path(map, NULL);
+		for (map = bpf_object__next_map(l->skel->obj, NULL); map;
+		     map = bpf_object__next_map(l->skel->obj, map))
+			bpf_map__set_pin_path(map, NULL);
 	if (ct_max)
 		bpf_map__set_max_entries(l->skel->maps.eg_ct, ct_max);
 	err = espgate_bpf__load(l->skel);
@@ -69,9 +71,14 @@ int ldr_attach_xdp(struct ldr *l, int ifindex)
 int ldr_attach_tc(struct ldr *l, int ifindex, bool nat)
 {
 	struct bpf_program *p = nat ? l->skel->progs.tc_eg_nat : l->skel->progs.tc_eg_ingress;
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = LDR_TC_HANDLE, .priority = LDR_TC_PRIO,
-		    .prog_fd = bpf_program__fd(p), .flags = BPF_TC_F_REPLACE);
+	struct bpf_tc_hook hook = { .sz = sizeof(hook),
+				    .ifindex = ifindex,
+				    .attach_point = BPF_TC_INGRESS };
+	struct bpf_tc_opts opts = { .sz = sizeof(opts),
+				    .handle = LDR_TC_HANDLE,
+				    .priority = LDR_TC_PRIO,
+				    .prog_fd = bpf_program__fd(p),
+				    .flags = BPF_TC_F_REPLACE };
 	int err;
 
 	err = bpf_tc_hook_create(&hook);
@@ -87,9 +94,12 @@ int ldr_attach_tc(struct ldr *l, int ifindex, bool nat)
 void ldr_detach(struct ldr *l)
 {
 	if (l->tc_ifindex) {
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = l->tc_ifindex,
-			    .attach_point = BPF_TC_INGRESS);
-		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = LDR_TC_HANDLE, .priority = LDR_TC_PRIO);
+		struct bpf_tc_hook hook = { .sz = sizeof(hook),
+					    .ifindex = l->tc_ifindex,
+					    .attach_point = BPF_TC_INGRESS };
+		struct bpf_tc_opts opts = { .sz = sizeof(opts),
+					    .handle = LDR_TC_HANDLE,
+					    .priority = LDR_TC_PRIO };
 
 		bpf_tc_detach(&hook, &opts);
 		l->tc_ifindex = 0;

@@ -557,8 +557,8 @@ static __always_inline int xdp_fwd(struct xdp_md *ctx, const struct eg_pkt *p)
 {
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	struct bpf_fib_lookup f = {};
-	struct ethhdr *eth = data;
-	struct iphdr *ip = data + sizeof(*eth);
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+	struct ethhdr *eth;
 	__u32 acc;
 	long rc;
 
