@@ -1492,6 +1492,10 @@ int exch_input(struct ike_engine *eng, const struct ike_addr *local, const struc
 				__func__, m.hdr.msgid, sa->peer_mid);
 			goto out;
 		}
+		/* before IKE_AUTH only IKE_AUTH; afterwards never again (§1.2) */
+		if ((sa->state == SA_INIT_R) != (m.hdr.exchange == IKE_AUTH) ||
+		    m.hdr.exchange == IKE_SA_INIT)
+			goto out;
 	}
 	if (m.hdr.exchange == IKE_SA_INIT) {
 		init_response(sa, &m, perr, local, remote);
