@@ -194,6 +194,15 @@ int ike_engine_child_traffic(struct ike_engine *eng, uint64_t now_ms, uint32_t s
 
 /* ---- outputs --------------------------------------------------------------------------------- */
 
+/*
+ * Event order and meaning. Every IKE_UP is followed, eventually, by one IKE_DOWN with the same
+ * ike_sa_id; a negotiation that fails reports IKE_DOWN (and an ERROR) without IKE_UP. An IKE
+ * rekey reports IKE_UP for the new SA first and later IKE_DOWN with IKE_R_REKEYED for the old
+ * one (and for the redundant SA of a collision): its CHILD SAs moved to the new SA without any
+ * CHILD event, so the tunnel stays up.
+ * CHILD_DELETE names both SPIs; spi_out is 0 when the outbound SA was never installed (a
+ * redundant SA of a rekey collision whose outbound switch never happened).
+ */
 enum ike_event_type {
 	IKE_EV_IKE_UP = 1,	 /* IKE SA established (or a rekeyed one took over) */
 	IKE_EV_IKE_DOWN,	 /* IKE SA gone; reason says why; its children are deleted first */
