@@ -1279,6 +1279,9 @@ static void test_ike_rekey(void **state)
 	assert_int_equal(ksa_count(&n.a, true) + ksa_count(&n.b, true), 0);
 	assert_int_equal(ike_engine_foreach_sa(n.a.eng, NULL, NULL), 0);
 	assert_int_equal(ike_engine_foreach_sa(n.b.eng, NULL, NULL), 0);
+	/* every IKE_UP got its IKE_DOWN */
+	assert_int_equal(count_ev(&n.a, IKE_EV_IKE_UP, 0), count_ev(&n.a, IKE_EV_IKE_DOWN, 0));
+	assert_int_equal(count_ev(&n.b, IKE_EV_IKE_UP, 0), count_ev(&n.b, IKE_EV_IKE_DOWN, 0));
 	net_free(&n);
 }
 
