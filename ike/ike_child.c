@@ -468,10 +468,14 @@ void child_req_done(struct ike_sa *sa, const struct ike_msg *m, struct ike_outst
 			rekey_failed(sa, old, 2000 + eng_rand_u32(sa->eng) % 3000);
 			return;
 		}
-		if (err_n == IKE_N_CHILD_SA_NOT_FOUND && old) {
-			/* the peer lost the SA: replace it by a new one */
-			child_remove(sa, old, IKE_R_PEER_DELETE);
-			sa_queue(sa, &(struct ike_task){ .kind = TASK_CHILD_CREATE, .cfg = cc });
+		if (err_n == IKE_N_CHILD_SA_NOT_FOUND && o->kind == TASK_CHILD_REKEY) {
+			/* the peer lost the SA (or deleted it while we rekeyed: then it is gone
+			 * here too): replace a lost one by a new one */
+			if (old) {
+				child_remove(sa, old, IKE_R_PEER_DELETE);
+				sa_queue(sa, &(struct ike_task){ .kind = TASK_CHILD_CREATE,
+								 .cfg = cc });
+			}
 			return;
 		}
 		rekey_failed(sa, old, 30000);
@@ -1248,7 +1252,7 @@ void child_delete_request(struct ike_sa *sa, const struct ike_pld_delete *d, uin
 		if (!ch)
 			continue;
 		/* make-before-break: the initiator deletes the old SA once it sends on the new */
-		if (ch->superseded || ch->state == CHILD_REKEYING) {
+		if (ch->superseded) {
 			child_switch_successors(sa, ch);
 			r = IKE_R_REKEYED;
 		}

@@ -1805,6 +1805,61 @@ static void test_dpd_quiet_with_traffic(void **state)
 	net_free(&n);
 }
 
+/* §1.4.1: both ends delete the same CHILD SA at once; then a rekey crossing a delete */
+static void test_delete_collisions(void **state)
+{
+	struct net n;
+	struct cfg_opts oa = opts_a(), ob = opts_b();
+	struct holdq h = { 0 };
+
+	(void)state;
+	net_setup2(&n, &oa, &ob);
+	establish(&n, &n.a);
+	n.drop = hold_all;
+	n.ctx = &h;
+	h.hold = true;
+	assert_int_equal(ike_engine_delete(n.a.eng, n.now, "peer", "net"), 0);
+	assert_int_equal(ike_engine_delete(n.b.eng, n.now, "peer", "net"), 0);
+	pump(&n);
+	assert_int_equal(h.n, 2);
+	release(&n, &h);
+	pump(&n);
+	h.hold = false;
+	release(&n, &h);
+	pump(&n);
+	assert_int_equal(ksa_count(&n.a, true) + ksa_count(&n.a, false), 0);
+	assert_int_equal(ksa_count(&n.b, true) + ksa_count(&n.b, false), 0);
+	assert_int_equal(count_ev(&n.a, IKE_EV_ERROR, 0) + count_ev(&n.b, IKE_EV_ERROR, 0), 0);
+	assert_int_equal(count_ev(&n.a, IKE_EV_CHILD_DELETE, 0), 1);
+	assert_int_equal(count_ev(&n.b, IKE_EV_CHILD_DELETE, 0), 1);
+	/* the IKE SA is fine: a new CHILD SA comes up */
+	assert_int_equal(ike_engine_initiate(n.b.eng, n.now, "peer", "net"), 0);
+	pump(&n);
+	assert_int_equal(ksa_count(&n.a, true), 1);
+	check_consistent(&n);
+
+	/* A rekeys the CHILD SA while B deletes it: the SA ends up gone on both sides */
+	h.hold = true;
+	assert_int_equal(ike_engine_expire(n.a.eng, n.now,
+					   last_ev(&n.a, IKE_EV_CHILD_INSTALL)->child_sa.spi_in,
+					   false),
+			 0);
+	assert_int_equal(ike_engine_delete(n.b.eng, n.now, "peer", "net"), 0);
+	pump(&n);
+	assert_int_equal(h.n, 2);
+	release(&n, &h);
+	pump(&n);
+	h.hold = false;
+	release(&n, &h);
+	run_until(&n, n.now + 60000);
+	check_consistent(&n);
+	assert_int_equal(ksa_count(&n.a, true), ksa_count(&n.b, true));
+	assert_int_equal(ksa_count(&n.a, false), ksa_count(&n.b, false));
+	assert_true(ksa_count(&n.a, true) <= 1);
+	assert_int_equal(ike_engine_foreach_sa(n.a.eng, NULL, NULL), 1);
+	net_free(&n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1839,6 +1894,7 @@ int main(void)
 		cmocka_unit_test(test_two_children),
 		cmocka_unit_test(test_peer_selection_by_id),
 		cmocka_unit_test(test_dpd_quiet_with_traffic),
+		cmocka_unit_test(test_delete_collisions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
