@@ -505,6 +505,8 @@ void child_req_done(struct ike_sa *sa, const struct ike_msg *m, struct ike_outst
 		sa_error(sa, IKE_R_SYNTAX, 0, cc->name, "CHILD SA answer lacks SA/TSi/TSr");
 		goto out;
 	}
+	if (in_auth)
+		ike_prop_list_strip_dh(reply);
 	if (ike_prop_check_reply(offered, reply, &chosen, why, sizeof(why)) ||
 	    chosen.spi_len != IKE_ESP_SPI_LEN) {
 		rekey_failed(sa, old, 30000);
@@ -778,6 +780,8 @@ static void ike_rekey_response(struct ike_sa *sa, const struct ike_msg *m,
 		offered->prop[i].spi_len = IKE_SPI_LEN;
 		memcpy(offered->prop[i].spi, o->new_ike_spi, IKE_SPI_LEN);
 	}
+	if (in_auth)
+		ike_prop_list_strip_dh(reply);
 	if (ike_prop_check_reply(offered, reply, &chosen, why, sizeof(why)) ||
 	    chosen.spi_len != IKE_SPI_LEN)
 		goto bad;
@@ -956,6 +960,9 @@ static void child_respond(struct ike_sa *sa, const struct ike_msg *m, bool in_au
 		ike_build_notify(c, 0, NULL, 0, IKE_N_INVALID_SYNTAX, NULL, 0);
 		goto out;
 	}
+	/* IKE_AUTH has no KE: DH transforms a peer still lists there are ignored (§1.2) */
+	if (in_auth)
+		ike_prop_list_strip_dh(theirs);
 	/* which child: the one being rekeyed, else the first whose selectors fit */
 	for (unsigned int i = 0; i < (old ? 1 : p->n_children); i++) {
 		const struct ike_child_cfg *cand = old ? old->cfg : &p->children[i];
