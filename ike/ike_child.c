@@ -780,8 +780,6 @@ static void ike_rekey_response(struct ike_sa *sa, const struct ike_msg *m,
 		offered->prop[i].spi_len = IKE_SPI_LEN;
 		memcpy(offered->prop[i].spi, o->new_ike_spi, IKE_SPI_LEN);
 	}
-	if (in_auth)
-		ike_prop_list_strip_dh(reply);
 	if (ike_prop_check_reply(offered, reply, &chosen, why, sizeof(why)) ||
 	    chosen.spi_len != IKE_SPI_LEN)
 		goto bad;
