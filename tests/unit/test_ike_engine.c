@@ -1860,6 +1860,39 @@ static void test_delete_collisions(void **state)
 	net_free(&n);
 }
 
+/* strict initiator (seed 001's fixed Azure side): a narrowed answer is refused and the CHILD SA
+ * the responder installed is deleted again */
+static void test_strict_initiator(void **state)
+{
+	struct net n;
+	struct cfg_opts oa = opts_a(), ob = opts_b();
+	const struct ike_event *ev;
+
+	(void)state;
+	oa.strict = true;
+	ob.remote_ts = "10.1.1.0/24"; /* B narrows A's 10.1.0.0/16 */
+	net_setup2(&n, &oa, &ob);
+	assert_int_equal(ike_engine_initiate(n.a.eng, n.now, "peer", NULL), 0);
+	pump(&n);
+	assert_int_equal(count_ev(&n.a, IKE_EV_IKE_UP, 0), 1);
+	ev = last_ev(&n.a, IKE_EV_ERROR);
+	assert_non_null(ev);
+	assert_int_equal(ev->reason, IKE_R_TS_UNACCEPTABLE);
+	assert_string_equal(ev->child, "net");
+	/* B had installed it; A's DELETE removed it: nothing is left on either side */
+	assert_int_equal(count_ev(&n.b, IKE_EV_CHILD_DELETE, IKE_R_PEER_DELETE), 1);
+	assert_int_equal(ksa_count(&n.a, true) + ksa_count(&n.b, true), 0);
+	assert_int_equal(ksa_count(&n.a, false) + ksa_count(&n.b, false), 0);
+	assert_int_equal(ike_engine_foreach_sa(n.a.eng, NULL, NULL), 1);
+	net_free(&n);
+
+	/* the exact configuration is accepted */
+	ob.remote_ts = "10.1.0.0/16";
+	net_setup2(&n, &oa, &ob);
+	establish(&n, &n.a);
+	net_free(&n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1895,6 +1928,7 @@ int main(void)
 		cmocka_unit_test(test_peer_selection_by_id),
 		cmocka_unit_test(test_dpd_quiet_with_traffic),
 		cmocka_unit_test(test_delete_collisions),
+		cmocka_unit_test(test_strict_initiator),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
