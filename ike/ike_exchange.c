@@ -564,8 +564,11 @@ static void eng_error(struct ike_engine *eng, const struct ike_peer_cfg *p,
 		      const struct ike_addr *local, const struct ike_addr *remote,
 		      enum ike_reason r, uint16_t notify, const char *text)
 {
-	struct ike_event *ev = calloc(1, sizeof(*ev));
+	struct ike_event *ev;
 
+	if (!eng_error_allowed(eng))
+		return;
+	ev = calloc(1, sizeof(*ev));
 	if (!ev)
 		return;
 	ev->type = IKE_EV_ERROR;
@@ -576,7 +579,8 @@ static void eng_error(struct ike_engine *eng, const struct ike_peer_cfg *p,
 	ev->reason = r;
 	ev->notify = notify;
 	snprintf(ev->text, sizeof(ev->text), "%s", text);
-	eng_log(eng, IKE_LOG_WARN, "%s: %s: %s", p ? p->name : "-", ike_reason_name(r), text);
+	/* the caller logs events; a peer can trigger these before authenticating */
+	eng_log(eng, IKE_LOG_DEBUG, "%s: %s: %s", p ? p->name : "-", ike_reason_name(r), text);
 	eng_push_event(eng, ev);
 }
 
@@ -740,7 +744,8 @@ static void init_request(struct ike_engine *eng, const struct ike_msg *m, int pe
 		return;
 	p = peer_for_init(eng, local, remote);
 	if (!p) {
-		eng_log(eng, IKE_LOG_INFO, "IKE_SA_INIT from an address no peer is configured for");
+		eng_log(eng, IKE_LOG_DEBUG,
+			"IKE_SA_INIT from an address no peer is configured for");
 		send_init_notify(eng, &m->hdr, local, remote, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0);
 		return;
 	}
@@ -788,7 +793,7 @@ static void init_request(struct ike_engine *eng, const struct ike_msg *m, int pe
 		if (!want || want != ke.group) {
 			uint8_t g[2] = { (uint8_t)(want >> 8), (uint8_t)want };
 
-			eng_log(eng, IKE_LOG_INFO, "%s: KE group %u, asking for %u", p->name,
+			eng_log(eng, IKE_LOG_DEBUG, "%s: KE group %u, asking for %u", p->name,
 				ke.group, want);
 			send_init_notify(eng, &m->hdr, local, remote, IKE_N_INVALID_KE_PAYLOAD, g,
 					 sizeof(g));
@@ -856,7 +861,7 @@ static void init_request(struct ike_engine *eng, const struct ike_msg *m, int pe
 	sa->half_open_ms = eng->now + eng->cfg.half_open_ms;
 	eng->n_half_open++;
 	sa_transmit(sa, &sa->resp, NULL, NULL);
-	eng_log(eng, IKE_LOG_INFO, "%s: ike sa %u: answered IKE_SA_INIT%s%s", p->name, sa->id,
+	eng_log(eng, IKE_LOG_DEBUG, "%s: ike sa %u: answered IKE_SA_INIT%s%s", p->name, sa->id,
 		sa->nat_remote ? " (peer behind NAT)" : "",
 		sa->nat_local ? " (we are behind NAT)" : "");
 out:
@@ -1181,8 +1186,8 @@ static void auth_request(struct ike_sa *sa, const struct ike_msg *m)
 	p = peer_for_auth(sa, &idi, pidr ? &idr : NULL);
 	if (p && p != sa->init_peer && !suite_acceptable(p, &sa->suite)) {
 		/* the IKE SA was negotiated with another peer's proposals */
-		eng_log(sa->eng, IKE_LOG_INFO, "%s: negotiated IKE suite not allowed for this peer",
-			p->name);
+		eng_log(sa->eng, IKE_LOG_DEBUG,
+			"%s: negotiated IKE suite not allowed for this peer", p->name);
 		p = NULL;
 	}
 	sa->peer = p;

@@ -157,9 +157,13 @@ struct ike_event *sa_event(struct ike_sa *sa, enum ike_event_type type)
 void sa_error(struct ike_sa *sa, enum ike_reason r, uint16_t notify, const char *child,
 	      const char *fmt, ...)
 {
-	struct ike_event *ev = sa_event(sa, IKE_EV_ERROR);
+	struct ike_event *ev;
 	va_list ap;
 
+	/* before authentication a peer could make us report errors at its DH rate */
+	if (!sa->established_ms && !sa->initiator && !eng_error_allowed(sa->eng))
+		return;
+	ev = sa_event(sa, IKE_EV_ERROR);
 	if (!ev)
 		return;
 	ev->reason = r;
@@ -169,9 +173,22 @@ void sa_error(struct ike_sa *sa, enum ike_reason r, uint16_t notify, const char 
 	va_start(ap, fmt);
 	vsnprintf(ev->text, sizeof(ev->text), fmt, ap);
 	va_end(ap);
-	eng_log(sa->eng, IKE_LOG_WARN, "%s: ike sa %u: %s: %s", ev->peer, sa->id,
+	eng_log(sa->eng, IKE_LOG_DEBUG, "%s: ike sa %u: %s: %s", ev->peer, sa->id,
 		ike_reason_name(r), ev->text);
 	eng_push_event(sa->eng, ev);
+}
+
+/*
+ * Errors a peer can cause before it authenticated are reported at most IKE_ERR_RATE times per
+ * second (STYLE.md: anything a peer triggers at info level or above is rate-limited).
+ */
+bool eng_error_allowed(struct ike_engine *eng)
+{
+	if (eng->now - eng->err_window_ms >= 1000 || eng->now < eng->err_window_ms) {
+		eng->err_window_ms = eng->now;
+		eng->err_count = 0;
+	}
+	return ++eng->err_count <= IKE_ERR_RATE;
 }
 
 /* ---- configuration ---------------------------------------------------------------------------- */
@@ -532,7 +549,7 @@ void sa_down(struct ike_sa *sa, enum ike_reason r, const char *fmt, ...)
 			va_start(ap, fmt);
 			vsnprintf(ev->text, sizeof(ev->text), fmt, ap);
 			va_end(ap);
-			eng_log(sa->eng, IKE_LOG_INFO, "%s: ike sa %u down: %s (%s)", ev->peer,
+			eng_log(sa->eng, IKE_LOG_DEBUG, "%s: ike sa %u down: %s (%s)", ev->peer,
 				sa->id, ike_reason_name(r), ev->text);
 			eng_push_event(sa->eng, ev);
 		}

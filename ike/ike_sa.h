@@ -24,7 +24,7 @@ enum ike_sa_limits {
 	IKE_NATD_LEN = 20,	    /* SHA-1 (§2.23) */
 	IKE_NONCE_LEN = 32,	    /* the nonces we send */
 	IKE_SA_HASH = 256,	    /* buckets of the SPI table */
-	IKE_SEEN_MAX = 64,	    /* recently seen IKE_SA_INIT requests (retransmit detection) */
+	IKE_ERR_RATE = 20,	    /* unauthenticated error events per second */
 };
 
 /* Internal states; ike_sa_state in ike.h is the coarse public view. */
@@ -189,6 +189,8 @@ struct ike_engine {
 	uint8_t cookie_version;
 	uint64_t cookie_rotated_ms;
 	bool cookie_init;
+	uint64_t err_window_ms;
+	unsigned int err_count;
 	uint64_t now;
 };
 
@@ -198,6 +200,7 @@ struct ike_frag_reasm;
 void eng_log(struct ike_engine *eng, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int eng_random(struct ike_engine *eng, void *buf, size_t len);
+bool eng_error_allowed(struct ike_engine *eng);
 uint32_t eng_rand_u32(struct ike_engine *eng);
 /* a fresh non-zero id */
 uint32_t eng_id(struct ike_engine *eng);

@@ -1893,6 +1893,34 @@ static void test_strict_initiator(void **state)
 	net_free(&n);
 }
 
+/* errors a peer causes before authenticating are rate-limited (STYLE.md) */
+static void test_error_rate_limit(void **state)
+{
+	struct net n;
+	struct cfg_opts oa = opts_a(), ob = opts_b();
+	struct capture cap = { 0 };
+
+	(void)state;
+	oa.ike = "aes128-sha256-modp2048!";
+	ob.ike = "aes256gcm16-prfsha384-ecp384!";
+	net_setup2(&n, &oa, &ob);
+	n.drop = capture_a;
+	n.ctx = &cap;
+	assert_int_equal(ike_engine_initiate(n.a.eng, n.now, "peer", NULL), 0);
+	pump(&n);
+	assert_int_equal(count_ev(&n.b, IKE_EV_ERROR, IKE_R_NO_PROPOSAL), 1);
+	n.drop = NULL;
+	for (int i = 0; i < 100; i++)
+		ike_engine_input(n.b.eng, n.now, &n.b.addr, &n.a.addr, cap.data[0], cap.len[0]);
+	pump(&n);
+	assert_int_equal(count_ev(&n.b, IKE_EV_ERROR, IKE_R_NO_PROPOSAL), 20);
+	n.now += 1000;
+	ike_engine_input(n.b.eng, n.now, &n.b.addr, &n.a.addr, cap.data[0], cap.len[0]);
+	pump(&n);
+	assert_int_equal(count_ev(&n.b, IKE_EV_ERROR, IKE_R_NO_PROPOSAL), 21);
+	net_free(&n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1929,6 +1957,7 @@ int main(void)
 		cmocka_unit_test(test_dpd_quiet_with_traffic),
 		cmocka_unit_test(test_delete_collisions),
 		cmocka_unit_test(test_strict_initiator),
+		cmocka_unit_test(test_error_rate_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
