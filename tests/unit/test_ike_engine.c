@@ -949,6 +949,21 @@ static bool capture_a(struct net *n, struct side *from, const struct ike_dgram *
 	return false;
 }
 
+/* drop every datagram A sends after the first `ctx` */
+static bool drop_a_after(struct net *n, struct side *from, const struct ike_dgram *d)
+{
+	unsigned int *left = n->ctx;
+
+	(void)d;
+	if (from != &n->a)
+		return false;
+	if (*left) {
+		(*left)--;
+		return false;
+	}
+	return true;
+}
+
 static void test_duplicates_and_window(void **state)
 {
 	struct net n;
@@ -1087,25 +1102,28 @@ static void test_child_rekey_traffic_switch(void **state)
 {
 	struct net n;
 	struct cfg_opts oa = opts_a(), ob = opts_b();
-	struct capture cap = { 0 };
 	const struct ike_event *ev;
 	uint32_t new_in_b;
 
 	(void)state;
 	net_setup2(&n, &oa, &ob);
 	establish(&n, &n.a);
-	/* A rekeys (soft expire from its kernel); its DELETE of the old SA gets lost */
+	/* A rekeys (soft expire from its kernel), then A's datagrams are lost from its DELETE of
+	 * the old SA on: B still switches its outbound SA, by the fallback timer (30 s) */
 	ev = last_ev(&n.a, IKE_EV_CHILD_INSTALL);
 	assert_int_equal(ike_engine_expire(n.a.eng, n.now, ev->child_sa.spi_in, false), 0);
 	{
-		unsigned int left = 1; /* let the CREATE_CHILD_SA request pass... */
+		unsigned int left = 1; /* the CREATE_CHILD_SA request passes */
 
-		(void)cap;
 		n.ctx = &left;
-		n.drop = NULL;
-		/* deliver the rekey exchange, then drop A's DELETE */
+		n.drop = drop_a_after;
 		pump(&n);
 	}
+	assert_int_equal(count_ev(&n.b, IKE_EV_CHILD_INSTALL, 0), 3);
+	assert_int_equal(count_ev(&n.b, IKE_EV_CHILD_SWITCH_OUT, 0), 0);
+	run_until(&n, n.now + 29999);
+	assert_int_equal(count_ev(&n.b, IKE_EV_CHILD_SWITCH_OUT, 0), 0);
+	run_until(&n, n.now + 1);
 	assert_int_equal(count_ev(&n.b, IKE_EV_CHILD_SWITCH_OUT, 0), 1);
 	net_free(&n);
 
