@@ -1102,6 +1102,19 @@ static void sa_auth_done_cleanup(struct ike_sa *sa)
 	ike_secret_free(&sa->cookie);
 }
 
+/* Whether another IKE SA with sa's peer exists (established or being negotiated either way):
+ * then INITIAL_CONTACT would be wrong (strongSwan sends it only for the first SA too). */
+static bool sa_peer_busy(const struct ike_sa *sa)
+{
+	for (const struct ike_sa *o = sa->eng->sas; o; o = o->next) {
+		const struct ike_peer_cfg *op = o->peer ? o->peer : o->init_peer;
+
+		if (o != sa && o->state != SA_DEAD && op == sa->peer)
+			return true;
+	}
+	return false;
+}
+
 static void auth_start(struct ike_sa *sa)
 {
 	const struct ike_peer_cfg *p = sa->peer;
@@ -1130,7 +1143,7 @@ static void auth_start(struct ike_sa *sa)
 	if (p->remote_id.type)
 		ike_build_id(&c, IKE_PLD_IDR, p->remote_id.type, p->remote_id.data,
 			     p->remote_id.len);
-	if (p->send_initial_contact)
+	if (p->send_initial_contact && !sa_peer_busy(sa))
 		ike_build_notify(&c, 0, NULL, 0, IKE_N_INITIAL_CONTACT, NULL, 0);
 	if (child_req_build(sa, &sa->out, &t, true, &c) || inner.err ||
 	    sa_send_req(sa, IKE_AUTH, &c, &inner)) {
@@ -1205,10 +1218,12 @@ static void auth_request(struct ike_sa *sa, const struct ike_msg *m)
 		sa_down(sa, IKE_R_AUTH_FAILED, "authentication of '%s' failed", ids);
 		goto out;
 	}
-	/* §2.4: INITIAL_CONTACT: every other IKE SA with this peer is stale */
+	/* §2.4: INITIAL_CONTACT: the peer restarted, our established SAs with it are stale
+	 * (SAs still negotiating are not: both ends may be starting the tunnel at once) */
 	if (!msg_notify(m, IKE_N_INITIAL_CONTACT, NULL)) {
 		for (struct ike_sa *o = sa->eng->sas; o; o = o->next)
-			if (o != sa && o->peer == p && o->state != SA_DEAD)
+			if (o != sa && o->peer == p &&
+			    (o->state == SA_ESTABLISHED || o->state == SA_REKEYED))
 				sa_down(o, IKE_R_INITIAL_CONTACT, "peer sent INITIAL_CONTACT");
 	}
 	build_auth(sa, false, &c);

@@ -1939,6 +1939,27 @@ static void test_error_rate_limit(void **state)
 	net_free(&n);
 }
 
+/* both gateways start the tunnel at the same moment */
+static void test_simultaneous_initiation(void **state)
+{
+	struct net n;
+	struct cfg_opts oa = opts_a(), ob = opts_b();
+
+	(void)state;
+	net_setup2(&n, &oa, &ob);
+	assert_int_equal(ike_engine_initiate(n.a.eng, n.now, "peer", NULL), 0);
+	assert_int_equal(ike_engine_initiate(n.b.eng, n.now, "peer", NULL), 0);
+	run_until(&n, n.now + 60000);
+	assert_true(count_ev(&n.a, IKE_EV_IKE_UP, 0) >= 1);
+	assert_true(ike_engine_foreach_sa(n.a.eng, NULL, NULL) >= 1);
+	assert_int_equal(ike_engine_foreach_sa(n.a.eng, NULL, NULL),
+			 ike_engine_foreach_sa(n.b.eng, NULL, NULL));
+	assert_true(ksa_count(&n.a, true) >= 1);
+	assert_int_equal(ksa_count(&n.a, true), ksa_count(&n.b, true));
+	check_consistent(&n);
+	net_free(&n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1976,6 +1997,7 @@ int main(void)
 		cmocka_unit_test(test_delete_collisions),
 		cmocka_unit_test(test_strict_initiator),
 		cmocka_unit_test(test_error_rate_limit),
+		cmocka_unit_test(test_simultaneous_initiation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
