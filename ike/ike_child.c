@@ -463,11 +463,13 @@ void child_req_done(struct ike_sa *sa, const struct ike_msg *m, struct ike_outst
 				return;
 			}
 		}
-		if (err_n == IKE_N_TEMPORARY_FAILURE) {
+		if (err_n == IKE_N_TEMPORARY_FAILURE && old) {
 			/* §2.25: the peer is busy (e.g. rekeying the same SA): try again later */
 			rekey_failed(sa, old, 2000 + eng_rand_u32(sa->eng) % 3000);
 			return;
 		}
+		if (err_n == IKE_N_TEMPORARY_FAILURE && o->kind == TASK_CHILD_REKEY)
+			return; /* the SA went away meanwhile */
 		if (err_n == IKE_N_CHILD_SA_NOT_FOUND && o->kind == TASK_CHILD_REKEY) {
 			/* the peer lost the SA (or deleted it while we rekeyed: then it is gone
 			 * here too): replace a lost one by a new one */
