@@ -1103,6 +1103,7 @@ static void test_child_rekey_traffic_switch(void **state)
 	struct net n;
 	struct cfg_opts oa = opts_a(), ob = opts_b();
 	const struct ike_event *ev;
+	unsigned int left;
 	uint32_t new_in_b;
 
 	(void)state;
@@ -1112,13 +1113,10 @@ static void test_child_rekey_traffic_switch(void **state)
 	 * the old SA on: B still switches its outbound SA, by the fallback timer (30 s) */
 	ev = last_ev(&n.a, IKE_EV_CHILD_INSTALL);
 	assert_int_equal(ike_engine_expire(n.a.eng, n.now, ev->child_sa.spi_in, false), 0);
-	{
-		unsigned int left = 1; /* the CREATE_CHILD_SA request passes */
-
-		n.ctx = &left;
-		n.drop = drop_a_after;
-		pump(&n);
-	}
+	left = 1; /* the CREATE_CHILD_SA request passes */
+	n.ctx = &left;
+	n.drop = drop_a_after;
+	pump(&n);
 	assert_int_equal(count_ev(&n.b, IKE_EV_CHILD_INSTALL, 0), 3);
 	assert_int_equal(count_ev(&n.b, IKE_EV_CHILD_SWITCH_OUT, 0), 0);
 	run_until(&n, n.now + 29999);
