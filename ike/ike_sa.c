@@ -1011,6 +1011,21 @@ unsigned int ike_engine_foreach_sa(const struct ike_engine *eng,
 		info.remote = sa->remote;
 		info.nat_local = sa->nat_local;
 		info.nat_remote = sa->nat_remote;
+		if (sa->suite.encr) {
+			struct ike_proposal p = { .proto = IKE_PROTO_IKE };
+
+			p.trans[p.n_trans++] =
+				(struct ike_transform){ IKE_TRANS_ENCR, sa->suite.encr,
+							sa->suite.encr_bits };
+			if (sa->suite.integ)
+				p.trans[p.n_trans++] = (struct ike_transform){ IKE_TRANS_INTEG,
+									       sa->suite.integ, 0 };
+			p.trans[p.n_trans++] =
+				(struct ike_transform){ IKE_TRANS_PRF, sa->suite.prf, 0 };
+			p.trans[p.n_trans++] =
+				(struct ike_transform){ IKE_TRANS_DH, sa->suite.dh, 0 };
+			ike_prop_format(&p, info.ike_proposal, sizeof(info.ike_proposal));
+		}
 		for (const struct ike_child *c = sa->children; c; c = c->next)
 			info.n_children++;
 		n++;
