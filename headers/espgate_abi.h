@@ -35,6 +35,7 @@ enum eg_limits {
 	EG_MAX_VLAN_DEPTH = 2,
 	EG_MAX_CHILD_ALLOW = 8, /* per-child allow rules (L3/L4 firewall) */
 	EG_MAX_CPUS = 128,	/* cpumap entries for ESP steering */
+	EG_MAX_RNETMAP = 4096,	/* remote-netmap rules (x2 directions, x2 generations) */
 };
 
 /*
@@ -251,6 +252,36 @@ struct eg_dnat_val {
 	__be32 addr;
 	__be16 port;
 	__u16 pad;
+};
+
+/*
+ * Destination prefix mapping (config NAT type remote-netmap, S5): a partner's real prefix
+ * (`remote`, e.g. red's 10.0.0.0/16) appears to our network under another one (`inside`, e.g.
+ * 10.201.0.0/16), host bits kept. One LPM trie, generation-tagged like the classifier, holds each
+ * rule twice:
+ *   outbound: key { 64 + plen, gen, child = 0, inside prefix }: plaintext to 10.201.x.y gets its
+ *             destination rewritten to 10.0.x.y *before* classification, and is then classified
+ *             among `child`'s selectors only (two partners may have identical selectors, S5b;
+ *             the inside prefix is what tells them apart). No selector of that child matching is
+ *             EG_STAT_DROP_POLICY: a mapped address never leaves in clear.
+ *   inbound:  key { 64 + plen, gen, child, remote prefix }: a flow the partner opens through
+ *             `child`'s SA from 10.0.x.y gets its source rewritten to 10.201.x.y (after the
+ *             negotiated-selector check, which sees real addresses). Replies of either direction
+ *             are reversed by conntrack.
+ * Both entries carry the same value. user/dp_maps.c: dp_rnetmap_write() writes the pair.
+ */
+struct eg_rnetmap_key {
+	__u32 prefixlen; /* 64 + prefix length */
+	__u32 gen;
+	__u32 child; /* 0 = outbound entry (keyed by the inside prefix) */
+	__be32 addr; /* outbound: inside prefix; inbound: remote (real) prefix */
+};
+
+struct eg_rnetmap_val {
+	__u32 child;
+	__be32 inside_addr; /* network address, masked */
+	__be32 remote_addr;
+	__be32 mask; /* both prefixes have the same length */
 };
 
 /* Per-tunnel allow rules for the L3/L4 firewall (seed 001). */

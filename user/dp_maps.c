@@ -34,16 +34,19 @@ _Static_assert(sizeof(struct eg_ct_key) == 16, "eg_ct_key");
 _Static_assert(sizeof(struct eg_ct_val) == 40, "eg_ct_val");
 _Static_assert(sizeof(struct eg_port_pool) == 8 + EG_POOL_WORDS * 8, "eg_port_pool");
 _Static_assert(sizeof(struct eg_spi_key) == 8, "eg_spi_key");
+_Static_assert(sizeof(struct eg_rnetmap_key) == 16, "eg_rnetmap_key");
+_Static_assert(sizeof(struct eg_rnetmap_val) == 16, "eg_rnetmap_val");
 
-static const char *const dp_map_names[] = { "eg_config",      "eg_stats", "eg_children",
-					    "eg_child_stats", "eg_sel",	  "eg_nat_rules",
-					    "eg_dnat",	      "eg_ct",	  "eg_port_pools",
-					    "eg_spis" };
+static const char *const dp_map_names[] = { "eg_config",      "eg_stats",  "eg_children",
+					    "eg_child_stats", "eg_sel",	   "eg_nat_rules",
+					    "eg_dnat",	      "eg_ct",	   "eg_port_pools",
+					    "eg_spis",	      "eg_rnetmap" };
 
 static int *dp_fd_slot(struct dp_maps *m, size_t i)
 {
-	int *slots[] = { &m->config,	&m->stats, &m->children, &m->child_stats, &m->sel,
-			 &m->nat_rules, &m->dnat,  &m->ct,	 &m->pools,	  &m->spis };
+	int *slots[] = { &m->config, &m->stats,	    &m->children, &m->child_stats,
+			 &m->sel,    &m->nat_rules, &m->dnat,	  &m->ct,
+			 &m->pools,  &m->spis,	    &m->rnetmap };
 
 	return slots[i];
 }
@@ -353,6 +356,60 @@ int dp_sel_clear(struct dp_maps *m, uint32_t gen)
 out:
 	free(dels);
 	return err;
+}
+
+int dp_rnetmap_write(struct dp_maps *m, uint32_t gen, uint32_t child, uint32_t inside_addr,
+		     uint32_t remote_addr, uint8_t plen)
+{
+	struct eg_rnetmap_key k = { .prefixlen = 64u + plen, .gen = gen };
+	struct eg_rnetmap_val v = { .child = child };
+	uint32_t mask = plen ? htonl(~0u << (32 - plen)) : 0;
+	int err;
+
+	if (!child || child >= EG_MAX_CHILDREN || plen > 32 || (inside_addr & ~mask) ||
+	    (remote_addr & ~mask))
+		return -EINVAL;
+	v.inside_addr = inside_addr;
+	v.remote_addr = remote_addr;
+	v.mask = mask;
+	k.child = 0;
+	k.addr = inside_addr;
+	err = upd(m->rnetmap, &k, &v, BPF_ANY);
+	if (err)
+		return err;
+	k.child = child;
+	k.addr = remote_addr;
+	err = upd(m->rnetmap, &k, &v, BPF_ANY);
+	if (err) {
+		k.child = 0;
+		k.addr = inside_addr;
+		bpf_map_delete_elem(m->rnetmap, &k);
+	}
+	return err;
+}
+
+int dp_rnetmap_clear(struct dp_maps *m, uint32_t gen)
+{
+	struct eg_rnetmap_key k, next, *prev = NULL;
+	struct eg_rnetmap_key dels[256];
+	size_t n;
+
+	/* Deleting while walking restarts the walk, so collect a batch, delete it, walk again. */
+	do {
+		n = 0;
+		prev = NULL;
+		while (n < sizeof(dels) / sizeof(dels[0]) &&
+		       !bpf_map_get_next_key(m->rnetmap, prev, &next)) {
+			if (next.gen == gen)
+				dels[n++] = next;
+			k = next;
+			prev = &k;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (bpf_map_delete_elem(m->rnetmap, &dels[i]) && errno != ENOENT)
+				return -errno;
+	} while (n == sizeof(dels) / sizeof(dels[0]));
+	return 0;
 }
 
 int dp_pool_write(struct dp_maps *m, uint32_t idx, uint32_t addr, uint16_t lo, uint16_t hi)

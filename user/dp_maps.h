@@ -17,7 +17,7 @@
 
 /* File descriptors of the maps (owned by the caller or by dp_maps_open_pinned). */
 struct dp_maps {
-	int config, stats, children, child_stats, sel, nat_rules, dnat, ct, pools, spis;
+	int config, stats, children, child_stats, sel, nat_rules, dnat, ct, pools, spis, rnetmap;
 	struct eg_port_pool *pool_mem; /* mmap of eg_port_pools, EG_MAX_POOLS entries */
 	bool owned;
 };
@@ -53,6 +53,13 @@ int dp_dnat_write(struct dp_maps *m, uint32_t gen, uint32_t child, uint8_t proto
 int dp_sel_write(struct dp_maps *m, uint32_t gen, const struct dp_sel *sels, size_t n);
 /* Deletes every classifier entry of generation `gen` (after the flip away from it). */
 int dp_sel_clear(struct dp_maps *m, uint32_t gen);
+/* remote-netmap (S5): child's partner prefix remote_addr/plen appears to our network as
+ * inside_addr/plen. Writes both entries of generation `gen` (outbound keyed by the inside prefix,
+ * inbound keyed by child + remote prefix); -EINVAL on child 0, plen > 32 or host bits set. */
+int dp_rnetmap_write(struct dp_maps *m, uint32_t gen, uint32_t child, uint32_t inside_addr,
+		     uint32_t remote_addr, uint8_t plen);
+/* Deletes every remote-netmap entry of generation `gen`. */
+int dp_rnetmap_clear(struct dp_maps *m, uint32_t gen);
 /* A fresh pool: external address, usable ports [lo, hi]; all of them free. */
 int dp_pool_write(struct dp_maps *m, uint32_t idx, uint32_t addr, uint16_t lo, uint16_t hi);
 /* Marks a port used or free (tests force collisions with it; the sweeper frees). */

@@ -44,8 +44,10 @@ static __always_inline bool cand_match(const struct eg_sel_cand *c, const struct
 	return port_any(c->sport_lo, c->sport_hi) && port_any(c->dport_lo, c->dport_hi);
 }
 
-/* The child the kernel would encrypt this (pre-SNAT) tuple into, or 0. */
-static __always_inline __u32 eg_classify(__u32 gen, const struct eg_ct_key *t, bool ports)
+/* The child the kernel would encrypt this (pre-SNAT) tuple into, or 0. `only` != 0 restricts the
+ * candidates to that child (a remote-netmap destination names its child, S5b). */
+static __always_inline __u32 eg_classify(__u32 gen, const struct eg_ct_key *t, bool ports,
+					 __u32 only)
 {
 	struct eg_sel_val *v = sel_lookup(gen, t->daddr);
 
@@ -55,6 +57,8 @@ static __always_inline __u32 eg_classify(__u32 gen, const struct eg_ct_key *t, b
 	for (int i = 0; i < EG_SEL_CANDS; i++) {
 		if (i >= v->n)
 			break;
+		if (only && v->cand[i].child != only)
+			continue;
 		if (cand_match(&v->cand[i], t, ports))
 			return v->cand[i].child;
 	}

@@ -88,11 +88,20 @@ static __always_inline int eg_hit_out(struct eg_ct_val *e, const struct eg_pkt *
 static __always_inline int eg_frag_out(const struct eg_pkt *p, const struct eg_config *cfg,
 				       struct eg_act *a)
 {
+	struct eg_rnetmap_val *rn;
 	struct eg_nat_rule *r;
 	struct eg_child *ch;
-	__u32 child;
+	__u32 child, only = 0;
 
-	child = eg_classify(cfg->gen, &p->t, false);
+	rn = rnetmap_lookup(cfg->gen, 0, p->t.daddr);
+	if (rn) {
+		a->nt.daddr = rnetmap_to_remote(rn, p->t.daddr);
+		a->xlate = 1;
+		only = rn->child;
+	}
+	child = eg_classify(cfg->gen, &a->nt, false, only);
+	if (only && !child)
+		return -EG_STAT_DROP_POLICY; /* a mapped destination never leaves in clear */
 	if (child) {
 		ch = bpf_map_lookup_elem(&eg_children, &child);
 		if (!ch || !(ch->flags & EG_CHILD_VALID) || !(ch->flags & EG_CHILD_UP))
@@ -100,7 +109,7 @@ static __always_inline int eg_frag_out(const struct eg_pkt *p, const struct eg_c
 		a->child = child;
 		r = nat_rule(ch->nat_rule);
 		if (r && nat_is_1to1(r)) {
-			a->xlate = nat_map_out(r, p->t.saddr, &a->nt.saddr);
+			a->xlate |= nat_map_out(r, p->t.saddr, &a->nt.saddr);
 		} else if (r && nat_is_pool(r) &&
 			   in_prefix(p->t.saddr, r->inside_addr, r->inside_mask)) {
 			return -EG_STAT_DROP_FRAG;
@@ -127,8 +136,9 @@ static __always_inline int eg_new_out(const struct eg_pkt *p, const struct eg_co
 	struct eg_ct_val fv = {}, rv = {}, *e;
 	struct eg_ct_key rk = {};
 	struct eg_nat_rule *r = NULL;
+	struct eg_rnetmap_val *rn;
 	struct eg_child *ch;
-	__u32 child, pool = 0, port1 = 0;
+	__u32 child, pool = 0, port1 = 0, only = 0;
 	bool ports = p->ports;
 	__u8 flags = 0;
 	__u64 now;
@@ -146,7 +156,15 @@ static __always_inline int eg_new_out(const struct eg_pkt *p, const struct eg_co
 			flags |= EG_CT_DNAT;
 		}
 	}
-	child = eg_classify(cfg->gen, &a->nt, ports);
+	rn = rnetmap_lookup(cfg->gen, 0, a->nt.daddr);
+	if (rn) {
+		a->nt.daddr = rnetmap_to_remote(rn, a->nt.daddr);
+		flags |= EG_CT_DNAT;
+		only = rn->child;
+	}
+	child = eg_classify(cfg->gen, &a->nt, ports, only);
+	if (only && !child)
+		return -EG_STAT_DROP_POLICY; /* a mapped destination never leaves in clear */
 	if (child) {
 		ch = bpf_map_lookup_elem(&eg_children, &child);
 		if (!ch || !(ch->flags & EG_CHILD_VALID) || !(ch->flags & EG_CHILD_UP))
@@ -253,6 +271,7 @@ static __always_inline int eg_flow_in(const struct eg_pkt *p, const struct eg_co
 {
 	struct eg_ct_val fv = {}, rv = {}, *e;
 	struct eg_ct_key rk = {};
+	struct eg_rnetmap_val *rn;
 	struct eg_nat_rule *r;
 	struct eg_child *ch;
 	bool ports = p->ports, ok;
@@ -283,6 +302,11 @@ static __always_inline int eg_flow_in(const struct eg_pkt *p, const struct eg_co
 
 			if (pp && pp->addr == p->t.daddr)
 				return -EG_STAT_DROP_FRAG;
+		}
+		rn = rnetmap_lookup(cfg->gen, child, p->t.saddr);
+		if (rn) {
+			a->nt.saddr = rnetmap_to_inside(rn, p->t.saddr);
+			a->xlate = 1;
 		}
 		act_stat_in(a);
 		return 0;
@@ -316,6 +340,11 @@ static __always_inline int eg_flow_in(const struct eg_pkt *p, const struct eg_co
 	}
 	if (!(flags & EG_CT_DNAT) && r && nat_is_1to1(r) && nat_map_in(r, p->t.daddr, &a->nt.daddr))
 		flags |= EG_CT_SNAT;
+	rn = rnetmap_lookup(cfg->gen, child, p->t.saddr);
+	if (rn) {
+		a->nt.saddr = rnetmap_to_inside(rn, p->t.saddr);
+		flags |= EG_CT_SNAT;
+	}
 	if (flags & EG_CT_DNAT)
 		ok = true;
 	else if (ch->n_allow)

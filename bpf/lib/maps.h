@@ -64,6 +64,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } eg_nat_rules __weak SEC(".maps");
 
+/* remote-netmap (S5): (gen, child|0, prefix) -> destination/source prefix mapping. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, EG_MAX_RNETMAP * 4);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct eg_rnetmap_key);
+	__type(value, struct eg_rnetmap_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_rnetmap __weak SEC(".maps");
+
 /* Published services. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

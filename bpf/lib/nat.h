@@ -107,6 +107,25 @@ static __always_inline bool nat_map_in(const struct eg_nat_rule *r, __be32 a, __
 	return true;
 }
 
+/* remote-netmap (S5): the entry covering `a` for `child` (0 = outbound, keyed by the inside
+ * prefix; else inbound, keyed by that child's real remote prefix). */
+static __always_inline struct eg_rnetmap_val *rnetmap_lookup(__u32 gen, __u32 child, __be32 a)
+{
+	struct eg_rnetmap_key k = { .prefixlen = 96, .gen = gen, .child = child, .addr = a };
+
+	return bpf_map_lookup_elem(&eg_rnetmap, &k);
+}
+
+static __always_inline __be32 rnetmap_to_remote(const struct eg_rnetmap_val *v, __be32 a)
+{
+	return v->remote_addr | (a & ~v->mask);
+}
+
+static __always_inline __be32 rnetmap_to_inside(const struct eg_rnetmap_val *v, __be32 a)
+{
+	return v->inside_addr | (a & ~v->mask);
+}
+
 static __always_inline bool nat_is_1to1(const struct eg_nat_rule *r)
 {
 	return r->type == EG_NAT_SNAT_HOST || r->type == EG_NAT_PREFIX;
