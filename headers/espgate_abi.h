@@ -149,10 +149,14 @@ enum eg_child_flags {
 /* A per-child allow rule (seed 001's L3/L4 firewall). A child with no allow rules lets its own
  * side open any flow its selectors carry; once it has some, every new flow in a direction must
  * match one rule for that direction. `local_*` is our side's (inside, pre-SNAT / post-DNAT)
- * address, `port_*` the destination port of the opening packet. */
+ * address, `remote_*` the partner's real address (as in the child's remote selectors, before
+ * remote-netmap), `port_*` the destination port of the opening packet. A zero mask matches any
+ * address. */
 struct eg_allow {
 	__be32 local_addr;
 	__be32 local_mask;
+	__be32 remote_addr;
+	__be32 remote_mask;
 	__be16 port_lo; /* inclusive; 0..65535 = any */
 	__be16 port_hi;
 	__u8 proto; /* 0 = any */

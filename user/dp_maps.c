@@ -22,8 +22,8 @@
 _Static_assert(sizeof(struct eg_xdp_meta) == 8, "eg_xdp_meta");
 _Static_assert(sizeof(struct eg_config) == 64, "eg_config");
 _Static_assert(sizeof(struct eg_ts) == 28, "eg_ts");
-_Static_assert(sizeof(struct eg_allow) == 16, "eg_allow");
-_Static_assert(sizeof(struct eg_child) == 16 + 8 * 28 + 8 + 8 * 16, "eg_child");
+_Static_assert(sizeof(struct eg_allow) == 24, "eg_allow");
+_Static_assert(sizeof(struct eg_child) == 16 + 8 * 28 + 8 + 8 * 24, "eg_child");
 _Static_assert(sizeof(struct eg_sel_key) == 12, "eg_sel_key");
 _Static_assert(sizeof(struct eg_sel_cand) == 28, "eg_sel_cand");
 _Static_assert(sizeof(struct eg_sel_val) == 8 + EG_SEL_CANDS * 28, "eg_sel_val");
@@ -253,8 +253,9 @@ int dp_sel_write(struct dp_maps *m, uint32_t gen, const struct dp_sel *sels, siz
 			goto out;
 		}
 		ss[i].s = s;
-		ss[i].prio =
-			eg_policy_priority_raw(AF_INET, s->splen, s->dplen, s->proto,
+		ss[i].prio = s->prio ? s->prio
+				     : eg_policy_priority_raw(
+					       AF_INET, s->splen, s->dplen, s->proto,
 					       s->sport_lo == 0 && s->sport_hi == 65535,
 					       s->dport_lo == 0 && s->dport_hi == 65535, s->order);
 		if (!ss[i].prio) {

@@ -33,6 +33,10 @@ struct dp_sel {
 	uint8_t proto;		     /* 0 = any */
 	uint16_t sport_lo, sport_hi; /* host order, 0..65535 = any */
 	uint16_t dport_lo, dport_hi;
+	/* The XFRM priority of the policy this candidate stands for, when the source above is not
+	 * that policy's (an inside, pre-SNAT prefix: espgated passes the priority of the post-NAT
+	 * selector pair it installs); 0 = computed from the lengths above and `order`. */
+	uint32_t prio;
 };
 
 /* Takes the fds as they are (e.g. from a skeleton: bpf_map__fd()); maps the pool array. */

@@ -85,9 +85,11 @@ static __always_inline bool eg_is_transit(__u32 gen, __be32 daddr, __u16 tunnel)
 }
 
 /* Does the child's allow list let a new flow open in direction `dir`? `local` is our side's
- * (inside) address, `port` the destination port of the opening packet. */
+ * (inside) address, `remote` the partner's real address, `port` the destination
+ * port of the opening packet. */
 static __always_inline bool allow_match(const struct eg_child *ch, __u8 dir, __be32 local,
-					const struct eg_ct_key *t, __be16 port, bool ports)
+					__be32 remote, const struct eg_ct_key *t, __be16 port,
+					bool ports)
 {
 #pragma unroll
 	for (int i = 0; i < EG_MAX_CHILD_ALLOW; i++) {
@@ -97,7 +99,8 @@ static __always_inline bool allow_match(const struct eg_child *ch, __u8 dir, __b
 			break;
 		if (!(a->dir & dir) || (a->proto && a->proto != t->proto))
 			continue;
-		if ((local & a->local_mask) != a->local_addr)
+		if ((local & a->local_mask) != a->local_addr ||
+		    (remote & a->remote_mask) != a->remote_addr)
 			continue;
 		if (!port_any(a->port_lo, a->port_hi) &&
 		    !(ports && (t->proto == EG_IPPROTO_TCP || t->proto == EG_IPPROTO_UDP) &&

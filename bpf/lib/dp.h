@@ -169,8 +169,8 @@ static __always_inline int eg_new_out(const struct eg_pkt *p, const struct eg_co
 		ch = bpf_map_lookup_elem(&eg_children, &child);
 		if (!ch || !(ch->flags & EG_CHILD_VALID) || !(ch->flags & EG_CHILD_UP))
 			return -EG_STAT_DROP_TUNNEL_DOWN;
-		if (ch->n_allow &&
-		    !allow_match(ch, EG_ALLOW_OUT, p->t.saddr, &a->nt, a->nt.dport, ports))
+		if (ch->n_allow && !allow_match(ch, EG_ALLOW_OUT, p->t.saddr, a->nt.daddr, &a->nt,
+						a->nt.dport, ports))
 			return -EG_STAT_DROP_POLICY;
 		r = nat_rule(ch->nat_rule);
 		flags |= EG_CT_TO_TUNNEL;
@@ -348,7 +348,8 @@ static __always_inline int eg_flow_in(const struct eg_pkt *p, const struct eg_co
 	if (flags & EG_CT_DNAT)
 		ok = true;
 	else if (ch->n_allow)
-		ok = allow_match(ch, EG_ALLOW_IN, a->nt.daddr, &a->nt, a->nt.dport, ports);
+		ok = allow_match(ch, EG_ALLOW_IN, a->nt.daddr, p->t.saddr, &a->nt, a->nt.dport,
+				 ports);
 	else
 		ok = !(ch->flags & EG_CHILD_ONE_WAY);
 	if (!ok)
