@@ -194,6 +194,17 @@ static void record_dump(struct egd *d)
 	fclose(f);
 }
 
+/* The configured anti-replay window of a CHILD SA's child (docs/CONFIG.md: replay_window). */
+static uint32_t child_replay_window(const struct egd *d, const struct ike_event *ev)
+{
+	const struct eg_tunnel *t = d->cfg ? eg_config_find_tunnel(d->cfg, ev->peer) : NULL;
+
+	for (size_t i = 0; t && i < t->n_children; i++)
+		if (!strcmp(t->children[i].name, ev->child))
+			return t->children[i].replay_window;
+	return 0;
+}
+
 static void sa_install(struct egd *d, const struct ike_event *ev)
 {
 	const struct ike_child_sa *c = &ev->child_sa;
@@ -202,7 +213,8 @@ static void sa_install(struct egd *d, const struct ike_event *ev)
 	struct egd_sa *rec;
 	int rc;
 
-	rc = eg_ipsec_sa(c, 0, &sa, err, sizeof(err));
+	/* inbound only: the window is the receiver's anti-replay check */
+	rc = eg_ipsec_sa(c, c->inbound ? child_replay_window(d, ev) : 0, &sa, err, sizeof(err));
 	if (rc) {
 		log_warnx("tunnel %s child %s: cannot install SA: %s", ev->peer, ev->child, err);
 		return;
