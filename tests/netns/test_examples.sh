@@ -168,13 +168,22 @@ secret_leak "secret as a key not printed" $'psk:\n  mikrotik-home: x\nSuperSekri
 secret_leak "secret in a broken quote not printed" $'psk:\n  mikrotik-home: "SuperSekrit\n'
 secret_leak "secret under the wrong key not printed" $'psks:\n  mikrotik-home: SuperSekrit\n'
 
-# the daemon proper is not built yet: a clear message and exit 2
-"$ESPGATED" -c "$work/s1-plain-s2s.yaml" >"$out" 2>&1
+# the daemon refuses to start on an invalid file, names it, and touches nothing
+printf 'tunnels:\n  x:\n    peer: 300.1.1.1\n' >"$work/broken.yaml"
+"$ESPGATED" -d -c "$work/broken.yaml" >"$out" 2>&1
 rc=$?
-if [ $rc -eq 2 ] && grep -q "daemon mode is not built yet" "$out"; then
-	tap_ok "without --check: says the daemon is not built, exit 2"
+if [ $rc -eq 1 ] && grep -q "broken.yaml" "$out" && grep -q "cannot start" "$out"; then
+	tap_ok "daemon mode with an invalid file: refuses to start, names the file, exit 1"
 else
-	tap_fail "without --check: says the daemon is not built, exit 2" "rc=$rc $(cat "$out")"
+	tap_fail "daemon mode with an invalid file refuses to start" "rc=$rc $(cat "$out")"
+fi
+# test-only key export is refused outside test mode
+"$ESPGATED" -c "$work/s1-plain-s2s.yaml" --export-keys "$work/k" >"$out" 2>&1
+rc=$?
+if [ $rc -eq 2 ] && grep -q "needs --record-sas" "$out" && [ ! -e "$work/k" ]; then
+	tap_ok "--export-keys without --record-sas is refused (exit 2), writes nothing"
+else
+	tap_fail "--export-keys refused outside test mode" "rc=$rc $(cat "$out")"
 fi
 "$ESPGATED" --bogus >"$out" 2>&1
 [ $? -eq 2 ] && grep -q usage "$out" && tap_ok "bad option: usage, exit 2" ||
