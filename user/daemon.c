@@ -1124,3 +1124,22 @@ int egd_run(const struct egd_opts *opts)
 	free(d);
 	return 0;
 }
+
+int egd_detach(const struct egd_opts *opts)
+{
+	struct xfrm_backend *xb = xfrm_backend_new(opts->record_sas ? XFRMB_RECORD : XFRMB_KERNEL);
+	unsigned int n_pol = 0, n_sa = 0;
+	int rc;
+
+	if (!xb) {
+		log_warn("XFRM backend");
+		return -errno;
+	}
+	rc = xfrm_flush_ours(xb, &n_pol, &n_sa);
+	if (rc)
+		log_warnx("detach: %s", xfrm_backend_error(xb));
+	else
+		log_info("detach: removed %u XFRM policies and %u SAs of espgate", n_pol, n_sa);
+	xfrm_backend_free(xb);
+	return rc;
+}

@@ -28,4 +28,8 @@ struct egd_opts {
  * reason is logged). */
 int egd_run(const struct egd_opts *opts);
 
+/* espgated --detach: removes every XFRM SA and policy in espgate's ranges, and the datapath's
+ * programs and pins, and nothing else. Returns 0 or -errno (the reason is logged). */
+int egd_detach(const struct egd_opts *opts);
+
 #endif /* EG_DAEMON_H */

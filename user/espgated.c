@@ -37,6 +37,8 @@ static void usage(FILE *f)
 		"                      " EG_SECRETS_DEFAULT_PATH ")\n"
 		"      --check         validate the configuration and secrets, change nothing;\n"
 		"                      exit 0 if valid, 1 if not\n"
+		"      --detach        remove everything espgated installed (XFRM SAs and policies\n"
+		"                      in its reqid/mark ranges, BPF programs and pins), nothing else\n"
 		"  -d, --debug         log at debug level to stderr (default: info to syslog)\n"
 		"      --ctl PATH      control socket (default " CTL_DEFAULT_PATH ")\n"
 		"      --no-datapath   do not load or touch the BPF datapath\n"
@@ -86,11 +88,12 @@ int main(int argc, char **argv)
 		{ "record-sas", no_argument, NULL, 'R' },
 		{ "record-dump", required_argument, NULL, 'D' },
 		{ "export-keys", required_argument, NULL, 'K' },
+		{ "detach", no_argument, NULL, 'X' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = EG_CONFIG_DEFAULT_PATH, *secrets = NULL;
 	struct egd_opts dopts = { 0 };
-	bool do_check = false, debug = false;
+	bool do_check = false, debug = false, do_detach = false;
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "c:s:dVh", opts, NULL)) != -1) {
@@ -122,6 +125,9 @@ int main(int argc, char **argv)
 		case 'K':
 			dopts.export_keys = optarg;
 			break;
+		case 'X':
+			do_detach = true;
+			break;
 		case 'V':
 			printf("espgated %s\n", ESPGATE_VERSION);
 			return EXIT_OK;
@@ -147,6 +153,8 @@ int main(int argc, char **argv)
 	log_init(do_check || debug, debug ? EG_LOG_DEBUG : EG_LOG_INFO, "espgated");
 	if (do_check)
 		return check(path, secrets);
+	if (do_detach)
+		return egd_detach(&dopts) ? EXIT_INVALID : EXIT_OK;
 	dopts.config_path = path;
 	dopts.secrets_path = secrets;
 	return egd_run(&dopts);
