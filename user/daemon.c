@@ -57,6 +57,9 @@ struct egd_tunnel {
 	char last_error[EGD_ERR_LEN + IKE_REASON_MAX];
 	uint64_t up_since_ms; /* 0: no IKE SA */
 	bool dead;	      /* DPD gave up on the peer */
+	/* IKE SAs reported up and not yet down: during an IKE rekey the new one comes up before
+	 * the old one goes, so the tunnel is up while any is live. */
+	uint32_t live[8];
 };
 
 struct egd {
@@ -295,15 +298,40 @@ static void handle_event(struct egd *d, const struct ike_event *ev)
 			 ike_addr_str(&ev->local, a, sizeof(a)),
 			 ike_addr_str(&ev->remote, b, sizeof(b)));
 		if (t) {
-			t->up_since_ms = now_ms();
+			bool was_up = false;
+			size_t free_slot = sizeof(t->live) / sizeof(t->live[0]);
+
+			for (size_t i = 0; i < sizeof(t->live) / sizeof(t->live[0]); i++) {
+				if (t->live[i])
+					was_up = true;
+				else if (free_slot == sizeof(t->live) / sizeof(t->live[0]))
+					free_slot = i;
+			}
+			if (free_slot < sizeof(t->live) / sizeof(t->live[0]))
+				t->live[free_slot] = ev->ike_sa_id;
+			if (!was_up)
+				t->up_since_ms = now_ms();
 			t->dead = false;
 		}
 		break;
 	case IKE_EV_IKE_DOWN:
-		log_info("tunnel %s: IKE SA down (%s)%s%s", ev->peer, ike_reason_name(ev->reason),
-			 ev->text[0] ? ": " : "", ev->text);
+		if (ev->reason == IKE_R_REKEYED)
+			log_debug("%s: tunnel %s: IKE SA %u replaced by its rekeyed successor",
+				  __func__, ev->peer, ev->ike_sa_id);
+		else
+			log_info("tunnel %s: IKE SA down (%s)%s%s", ev->peer,
+				 ike_reason_name(ev->reason), ev->text[0] ? ": " : "", ev->text);
 		if (t) {
-			t->up_since_ms = 0;
+			bool still_up = false;
+
+			for (size_t i = 0; i < sizeof(t->live) / sizeof(t->live[0]); i++) {
+				if (t->live[i] == ev->ike_sa_id)
+					t->live[i] = 0;
+				else if (t->live[i])
+					still_up = true;
+			}
+			if (!still_up)
+				t->up_since_ms = 0;
 			if (ev->reason == IKE_R_DEAD_PEER) {
 				t->dead = true;
 				snprintf(t->last_error, sizeof(t->last_error),
@@ -946,6 +974,13 @@ static int ep_add(int ep, int fd)
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) ? -errno : 0;
 }
 
+static int count_sa_cb(void *ctx, const struct ike_sa_info *info)
+{
+	(void)ctx;
+	(void)info;
+	return 0;
+}
+
 static void shutdown_gracefully(struct egd *d)
 {
 	uint64_t deadline;
@@ -953,11 +988,11 @@ static void shutdown_gracefully(struct egd *d)
 	for (size_t i = 0; i < d->n_tun; i++)
 		ike_engine_delete(d->eng, now_ms(), d->tun[i].name, NULL);
 	drain(d);
-	/* Give the peers a moment to answer the DELETEs, bounded. */
+	/* Give the peers a moment to answer the DELETEs, bounded; done when every SA is gone. */
 	deadline = now_ms() + 1000;
-	while (now_ms() < deadline) {
+	while (now_ms() < deadline && ike_engine_foreach_sa(d->eng, count_sa_cb, NULL)) {
 		struct epoll_event evs[EGD_MAX_EVENTS];
-		int n = epoll_wait(d->ep, evs, EGD_MAX_EVENTS, 100);
+		int n = epoll_wait(d->ep, evs, EGD_MAX_EVENTS, 20);
 
 		for (int i = 0; i < n; i++)
 			if (evs[i].data.fd == d->s4.fd500 || evs[i].data.fd == d->s4.fd4500)
