@@ -13,8 +13,7 @@ source tests/lib/tap.sh
 source tests/lib/netns.sh
 source tests/lib/charon.sh
 OUTPUT=${OUTPUT:-.output}
-ESPGATED=$PWD/$OUTPUT/espgated
-ESPGATECTL=$PWD/$OUTPUT/espgatectl
+source tests/lib/espgated.sh
 
 if [ ! -x /usr/sbin/charon-systemd ] || ! command -v swanctl >/dev/null; then
 	tap_skip "espgated vs strongSwan" "charon-systemd/swanctl not installed (scripts/deps.sh test)"
@@ -44,10 +43,12 @@ charon_start partner "$P" "$W/charon" || {
 	exit
 }
 
+child_installed() { charon_swanctl partner --list-sas --raw 2>/dev/null | grep -q state=INSTALLED; }
+ike_gone() { ! charon_swanctl partner --list-sas --raw 2>/dev/null | grep -q state=ESTABLISHED; }
+
 # run_case NAME IKE ESP WHO_INITIATES (espgate|partner)
 run_case() {
 	local name=$1 ike=$2 esp=$3 who=$4 start=none ok=1
-	rm -f "$W"/keys.txt "$W"/dump.json "$W"/espgated.log
 	[ "$who" = espgate ] && start=start
 	cat >"$W/espgate.yaml" <<C
 global:
@@ -101,30 +102,22 @@ secrets {
 C
 	charon_swanctl partner --terminate --ike gw >/dev/null 2>&1
 	charon_load partner "$W/swanctl.conf"
-	ip netns exec "$GW" "$ESPGATED" -d -c "$W/espgate.yaml" --record-sas --no-datapath \
-		--record-dump "$W/dump.json" --export-keys "$W/keys.txt" --ctl "$W/ctl.sock" \
-		>"$W/espgated.log" 2>&1 &
-	local pid=$!
-	nt_on_exit "kill $pid 2>/dev/null"
-	for _ in $(seq 50); do [ -S "$W/ctl.sock" ] && break; sleep 0.1; done
+	egd_start eg "$GW" "$W"
 	if [ "$who" = partner ]; then
 		charon_swanctl partner --initiate --child lan --timeout 15 >"$W/init.log" 2>&1
 	fi
-	for _ in $(seq 100); do
-		charon_swanctl partner --list-sas --raw 2>/dev/null | grep -q 'state=INSTALLED' && break
-		sleep 0.1
-	done
+	wait_for 10 child_installed
 	local raw
 	raw=$(charon_swanctl partner --list-sas --raw 2>/dev/null)
 	if echo "$raw" | grep -q 'state=ESTABLISHED' && echo "$raw" | grep -q 'state=INSTALLED'; then
 		tap_ok "$name: $who initiates; IKE and CHILD SA established on strongSwan's side"
 	else
 		tap_fail "$name: SAs established" "charon: $(echo "$raw" | head -c 300)"
-		sed 's/^/#   /' "$W/espgated.log" | tail -20
+		sed 's/^/#   /' "$(egd_log eg)" | tail -20
 		ok=0
 	fi
 	local st
-	st=$("$ESPGATECTL" -s "$W/ctl.sock" status partner 2>&1)
+	st=$(egd_ctl eg status partner 2>&1)
 	if echo "$st" | grep -q ESTABLISHED; then
 		tap_ok "$name: espgatectl status shows the tunnel ESTABLISHED"
 	else
@@ -160,13 +153,9 @@ C
 			tap_fail "$name: ESP decrypts with our keys" "$v"
 		fi
 	fi
-	kill $pid 2>/dev/null
-	wait $pid 2>/dev/null
+	egd_stop eg
 	# graceful stop deleted the IKE SA with the peer
-	for _ in $(seq 20); do
-		charon_swanctl partner --list-sas --raw 2>/dev/null | grep -q 'state=ESTABLISHED' || break
-		sleep 0.1
-	done
+	wait_for 2 ike_gone
 }
 
 run_case "aes256-sha256-ecp384" aes256-sha256-ecp384 aes256-sha256 espgate

@@ -39,6 +39,7 @@ charon-systemd {
 	filelog {
 		f {
 			path = $dir/charon.log
+			flush_line = yes
 			default = 1
 			ike = 2
 			cfg = 2

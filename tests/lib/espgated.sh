@@ -1,0 +1,88 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# espgated in test mode for the interop tier: one instance per name, each in its namespace with
+# its own directory holding the config (DIR/espgate.yaml, written by the caller), the record dump
+# (DIR/dump.json: the SAs and policies it would have installed, rewritten on every change), the
+# exported ESP keys (DIR/keys.txt), the control socket (DIR/ctl.sock) and the debug log
+# (DIR/espgated.log). This kernel has no ESP, so SAs are recorded (--record-sas), never installed.
+# Daemons stay children of the test and are killed at exit (tests/lib/netns.sh's cleanup).
+#
+#   egd_start NAME NS DIR        start (fresh keys/dump/log), wait for the control socket
+#   egd_stop NAME                SIGTERM (graceful: deletes its IKE SAs with the peers), wait
+#   egd_ctl NAME ARGS...         espgatectl against that instance
+#   egd_log NAME / egd_dir NAME  its log file / directory
+#   egd_sa_count NAME            number of SAs in the record dump
+#   egd_sa_spis NAME             SPIs in the record dump ("0x1234abcd"), one a line
+#   egd_child_ts NAME            "DIR LOCAL_TS === REMOTE_TS" of every CHILD SA espgatectl shows
+#   wait_for SECONDS CMD...      poll CMD (a command or function) every 0.1 s until it succeeds;
+#                                non-zero once SECONDS (one decimal allowed) have passed
+
+ESPGATED=${ESPGATED:-$PWD/${OUTPUT:-.output}/espgated}
+ESPGATECTL=${ESPGATECTL:-$PWD/${OUTPUT:-.output}/espgatectl}
+declare -A EGD_DIR EGD_PID
+
+egd_start() {
+	local name=$1 ns=$2 dir=$3
+	EGD_DIR[$name]=$dir
+	rm -f "$dir/keys.txt" "$dir/dump.json" "$dir/espgated.log" "$dir/ctl.sock"
+	ip netns exec "$ns" "$ESPGATED" -d -c "$dir/espgate.yaml" --record-sas --no-datapath \
+		--record-dump "$dir/dump.json" --export-keys "$dir/keys.txt" --ctl "$dir/ctl.sock" \
+		>"$dir/espgated.log" 2>&1 &
+	EGD_PID[$name]=$!
+	nt_on_exit "kill $! 2>/dev/null"
+	if ! wait_for 5 test -S "$dir/ctl.sock"; then
+		echo "# espgated $name did not start:" && sed 's/^/#   /' "$dir/espgated.log" | tail -20
+		return 1
+	fi
+}
+
+egd_stop() {
+	local pid=${EGD_PID[$1]:-}
+	[ -n "$pid" ] || return 0
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	EGD_PID[$1]=
+}
+
+egd_ctl() {
+	local name=$1
+	shift
+	"$ESPGATECTL" -s "${EGD_DIR[$name]}/ctl.sock" "$@"
+}
+
+egd_log() {
+	echo "${EGD_DIR[$1]}/espgated.log"
+}
+
+egd_dir() {
+	echo "${EGD_DIR[$1]}"
+}
+
+# (no python here: its start-up alone takes seconds on a loaded machine)
+egd_sa_spis() {
+	[ -f "${EGD_DIR[$1]}/dump.json" ] || return 0
+	sed 's/\],"policies".*//' "${EGD_DIR[$1]}/dump.json" | grep -o '"spi":"0x[0-9a-f]*"' |
+		cut -d'"' -f4
+}
+
+egd_sa_count() {
+	egd_sa_spis "$1" | wc -l
+}
+
+# from the status table's CHILD SA lines: "  CHILD DIR spi SPI  esp ALG  LOCAL === REMOTE  N pkts"
+egd_child_ts() {
+	egd_ctl "$1" status | sed -n 's/^  [^ ]* *\(in\|out\) *spi [0-9a-f]*  esp [^ ]*\( udp-encap\)\?  \(.*\)  [0-9]* pkts.*/\1 \3/p'
+}
+
+wait_for() {
+	local end t=$1
+	shift
+	# in microseconds; the timeout may have one decimal ("0.5")
+	local sec=${t%%.*} frac=0
+	[ "$t" != "$sec" ] && frac=${t#*.} && frac=${frac:0:1}
+	end=$((${EPOCHREALTIME/./} + ${sec:-0} * 1000000 + frac * 100000))
+	while :; do
+		"$@" && return 0
+		[ "${EPOCHREALTIME/./}" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
