@@ -44,10 +44,13 @@ static __always_inline bool cand_match(const struct eg_sel_cand *c, const struct
 	return port_any(c->sport_lo, c->sport_hi) && port_any(c->dport_lo, c->dport_hi);
 }
 
+/* Subprograms (static __noinline) below: verified once per caller state instead of being
+ * unrolled into every path, which keeps the combined programs well under the verifier's limit
+ * (measured: tc_eg_nat 354k -> 315k instructions processed on 6.18). */
+
 /* The child the kernel would encrypt this (pre-SNAT) tuple into, or 0. `only` != 0 restricts the
  * candidates to that child (a remote-netmap destination names its child, S5b). */
-static __always_inline __u32 eg_classify(__u32 gen, const struct eg_ct_key *t, bool ports,
-					 __u32 only)
+static __noinline __u32 eg_classify(__u32 gen, const struct eg_ct_key *t, bool ports, __u32 only)
 {
 	struct eg_sel_val *v = sel_lookup(gen, t->daddr);
 
@@ -68,7 +71,7 @@ static __always_inline __u32 eg_classify(__u32 gen, const struct eg_ct_key *t, b
 /* Transit check for a partner-initiated flow: is its destination behind another tunnel's
  * selectors? A default route (plen 0) alone does not count, or one partner reachable by 0/0
  * would make every other partner's inbound flows transit. */
-static __always_inline bool eg_is_transit(__u32 gen, __be32 daddr, __u16 tunnel)
+static __noinline bool eg_is_transit(__u32 gen, __be32 daddr, __u16 tunnel)
 {
 	struct eg_sel_val *v = sel_lookup(gen, daddr);
 
@@ -113,8 +116,7 @@ static __always_inline bool allow_match(const struct eg_child *ch, __u8 dir, __b
 
 /* Inbound: does the decrypted packet fall inside one of the child's negotiated selectors?
  * Local is the destination (our side, as the SA carries it), remote the source. */
-static __always_inline bool ts_match(const struct eg_child *ch, const struct eg_ct_key *t,
-				     bool ports)
+static __noinline bool ts_match(const struct eg_child *ch, const struct eg_ct_key *t, bool ports)
 {
 #pragma unroll
 	for (int i = 0; i < EG_MAX_CHILD_TS; i++) {

@@ -68,7 +68,7 @@ static __always_inline void ct_touch(struct eg_ct_val *e, const struct eg_config
 {
 	bool reply = e->flags & EG_CT_REPLY;
 	__u8 st = ct_next_state(e->state, p->tcp_flags, p->t.proto, reply);
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
 	__u64 exp;
 
 	if (st != e->state) {

@@ -24,6 +24,9 @@ struct eg_act {
 	__u16 mss;	     /* clamp a SYN's MSS option to this; 0 = off */
 	__u8 xlate;	     /* nt differs from the packet's tuple */
 	__u8 may_redirect;   /* bound for no tunnel: may take the fib fast path */
+	__u8 icmp_err;	     /* ICMP error of a known flow: nt = outer addresses, ni = quote */
+	__u8 pad[3];
+	struct eg_ct_key ni; /* ICMP error: the quoted tuple to write */
 };
 
 static __always_inline bool eg_platform(__be32 a)
@@ -210,7 +213,7 @@ static __always_inline int eg_new_out(const struct eg_pkt *p, const struct eg_co
 		return 0;
 	}
 
-	now = bpf_ktime_get_ns();
+	now = bpf_ktime_get_coarse_ns();
 	fv.xlate = a->nt;
 	fv.expires = now + ct_timeout(cfg, p->t.proto, EG_CT_NEW);
 	fv.child = child;
@@ -244,15 +247,77 @@ static __always_inline int eg_new_out(const struct eg_pkt *p, const struct eg_co
 	return 0;
 }
 
+#define EG_NOT_RELATED 1
+
+/*
+ * An ICMP error quoting a packet of a flow we translate: the quote is that flow's packet as it
+ * was delivered, so its reverse is the key of the flow's other direction, whose translation is
+ * what this error's direction needs. The quote becomes the reverse of that entry's translated
+ * tuple; the outer destination (the quote's sender) follows the quote's new source, and the
+ * outer source follows the quote's new destination when the error comes from that host itself
+ * (a router in between keeps its address, except that a remote-netmap child's routers appear
+ * under the mapped prefix). `child` 0: plaintext (XDP / tc outbound); else the child whose SA
+ * decrypted it. Returns 0 with *a filled, EG_NOT_RELATED (no flow: handle as plain ICMP), or
+ * -EG_STAT_DROP_*. Errors neither create nor refresh conntrack entries.
+ */
+static __always_inline int eg_icmp_err(const struct eg_pkt *p, const struct eg_config *cfg,
+				       __u32 child, struct eg_act *a)
+{
+	struct eg_ct_key rk = {};
+	struct eg_rnetmap_val *rn;
+	struct eg_ct_val *e;
+	struct eg_child *ch;
+
+	ct_reverse(&rk, &p->it);
+	e = bpf_map_lookup_elem(&eg_ct, &rk);
+	if (!e)
+		return EG_NOT_RELATED;
+	ct_reverse(&a->ni, &e->xlate);
+	a->icmp_err = 1;
+	if (p->t.daddr == p->it.saddr)
+		a->nt.daddr = a->ni.saddr;
+	if (p->t.saddr == p->it.daddr) {
+		a->nt.saddr = a->ni.daddr;
+	} else if (child) {
+		rn = rnetmap_lookup(cfg->gen, child, p->t.saddr);
+		if (rn)
+			a->nt.saddr = rnetmap_to_inside(rn, p->t.saddr);
+	}
+	a->xlate = !tuple_eq(&a->ni, &p->it) || !tuple_eq(&a->nt, &p->t);
+	if (child) {
+		if (!(e->flags & EG_CT_FROM_TUNNEL) || e->child != child)
+			return -EG_STAT_DROP_SELECTOR; /* about another child's (or no tunnel's) flow */
+		a->stat = a->xlate ? EG_STAT_NAT_IN : EG_STAT_TUNNEL_IN;
+		return 0;
+	}
+	if (e->flags & EG_CT_FROM_TUNNEL)
+		return -EG_STAT_DROP_CLEARTEXT; /* about a tunnel flow, but arriving in clear */
+	if (e->flags & EG_CT_TO_TUNNEL) {
+		a->child = e->child;
+		ch = bpf_map_lookup_elem(&eg_children, &a->child);
+		if (!ch || !(ch->flags & EG_CHILD_UP))
+			return -EG_STAT_DROP_TUNNEL_DOWN;
+	}
+	act_stat_out(a);
+	return 0;
+}
+
 /* Plaintext entering the gateway: from the inside, or replies to masqueraded flows. */
 static __always_inline int eg_flow_out(const struct eg_pkt *p, const struct eg_config *cfg,
 				       struct eg_act *a)
 {
 	struct eg_ct_val *e;
 
+	int ret;
+
 	a->nt = p->t;
 	if (p->frag)
 		return eg_frag_out(p, cfg, a);
+	if (p->icmp_err) {
+		ret = eg_icmp_err(p, cfg, 0, a);
+		if (ret != EG_NOT_RELATED)
+			return ret;
+	}
 	e = bpf_map_lookup_elem(&eg_ct, &p->t);
 	if (e)
 		return eg_hit_out(e, p, cfg, a);
@@ -285,6 +350,12 @@ static __always_inline int eg_flow_in(const struct eg_pkt *p, const struct eg_co
 	if (!ts_match(ch, &p->t, ports))
 		return -EG_STAT_DROP_SELECTOR;
 	r = nat_rule(ch->nat_rule);
+	if (p->icmp_err) {
+		int ret = eg_icmp_err(p, cfg, child, a);
+
+		if (ret != EG_NOT_RELATED)
+			return ret;
+	}
 
 	if (p->frag) {
 		/* A first fragment carries the ports: under one-way it must belong to a flow
@@ -356,7 +427,7 @@ static __always_inline int eg_flow_in(const struct eg_pkt *p, const struct eg_co
 		return (ch->flags & EG_CHILD_ONE_WAY) ? -EG_STAT_DROP_ONEWAY : -EG_STAT_DROP_POLICY;
 
 	fv.xlate = a->nt;
-	fv.expires = bpf_ktime_get_ns() + ct_timeout(cfg, p->t.proto, EG_CT_NEW);
+	fv.expires = bpf_ktime_get_coarse_ns() + ct_timeout(cfg, p->t.proto, EG_CT_NEW);
 	fv.child = child;
 	fv.nat_rule = ch->nat_rule;
 	fv.flags = flags | EG_CT_FROM_TUNNEL | EG_CT_FROM_PARTNER;
@@ -410,6 +481,82 @@ static __always_inline __u32 mss_find(void *data, void *end, const struct eg_pkt
 	return 0;
 }
 
+/*
+ * ICMP error of a known flow: outer addresses, the quoted IPv4 addresses and their header
+ * checksum, the quoted ports (or echo identifier) and the quoted L4 checksum when it is in the
+ * packet, and the ICMP checksum over all the quoted bytes that changed. Direct writes with
+ * RFC 1624 updates, for XDP and tc alike: every change is compensated inside its own checksum's
+ * region (outer IPv4 header, ICMP message), so a CHECKSUM_COMPLETE skb->csum stays right too.
+ */
+static __always_inline int apply_icmp_err(void *data, void *end, const struct eg_pkt *p,
+					  const struct eg_act *a)
+{
+	struct iphdr *ip = data + (p->l3_off & 0x3f);
+	struct iphdr *iip = data + (p->in_l3_off & 0xff);
+	__u16 *ic = data + ((p->l4_off + 2) & 0xff);
+	__u16 *pp = data + (p->in_l4_off & 0xff);
+	__u32 ipacc = 0, iacc = 0, l4acc, acc;
+	__u16 old;
+
+	if ((void *)(ip + 1) > end || (void *)(iip + 1) > end || (void *)(ic + 1) > end ||
+	    (void *)(pp + 4) > end)
+		return -EG_STAT_DROP_MALFORMED;
+	if (ip->saddr != a->nt.saddr) {
+		ipacc = csum_acc32(ipacc, ip->saddr, a->nt.saddr);
+		ip->saddr = a->nt.saddr;
+	}
+	if (ip->daddr != a->nt.daddr) {
+		ipacc = csum_acc32(ipacc, ip->daddr, a->nt.daddr);
+		ip->daddr = a->nt.daddr;
+	}
+	if (ipacc)
+		ip->check = csum_apply(ip->check, ipacc);
+
+	/* The quoted header: addresses (its checksum, and the pseudo header of its L4). */
+	iacc = csum_acc32(iacc, iip->saddr, a->ni.saddr);
+	iacc = csum_acc32(iacc, iip->daddr, a->ni.daddr);
+	iip->saddr = a->ni.saddr;
+	iip->daddr = a->ni.daddr;
+	old = iip->check;
+	iip->check = csum_apply(old, iacc);
+	acc = csum_acc16(iacc, old, iip->check);
+
+	/* The quoted ports or echo identifier, and the quoted L4 checksum. */
+	if (p->it.proto == EG_IPPROTO_TCP || p->it.proto == EG_IPPROTO_UDP) {
+		l4acc = csum_acc16(iacc, pp[0], a->ni.sport);
+		l4acc = csum_acc16(l4acc, pp[1], a->ni.dport);
+		acc = csum_acc16(acc, pp[0], a->ni.sport);
+		acc = csum_acc16(acc, pp[1], a->ni.dport);
+		pp[0] = a->ni.sport;
+		pp[1] = a->ni.dport;
+	} else if (p->it.proto == EG_IPPROTO_ICMP) {
+		__be16 nid = *(__u8 *)pp == EG_ICMP_ECHO ? a->ni.sport : a->ni.dport;
+
+		l4acc = csum_acc16(0, pp[2], nid);
+		acc = csum_acc16(acc, pp[2], nid);
+		pp[2] = nid;
+	} else {
+		l4acc = 0;
+	}
+	if (p->in_csum_off) {
+		__u16 *c4 = data + ((p->in_l4_off + p->in_csum_off) & 0xff);
+
+		if ((void *)(c4 + 1) > end)
+			return -EG_STAT_DROP_MALFORMED;
+		old = *c4;
+		if (l4acc && !(p->it.proto == EG_IPPROTO_UDP && old == 0)) {
+			__u16 n = csum_apply(old, l4acc);
+
+			if (p->it.proto == EG_IPPROTO_UDP && n == 0)
+				n = 0xffff;
+			*c4 = n;
+			acc = csum_acc16(acc, old, n);
+		}
+	}
+	*ic = csum_apply(*ic, acc);
+	return 0;
+}
+
 /* XDP: rewrite in place, RFC 1624 updates. Returns 0, 1 if the MSS was clamped, or -stat. */
 static __always_inline int apply_xdp(struct xdp_md *ctx, const struct eg_pkt *p,
 				     const struct eg_act *a)
@@ -420,6 +567,8 @@ static __always_inline int apply_xdp(struct xdp_md *ctx, const struct eg_pkt *p,
 	int clamped = 0;
 	__u16 c;
 
+	if (a->icmp_err)
+		return a->xlate ? apply_icmp_err(data, end, p, a) : 0;
 	if ((void *)(ip + 1) > end)
 		return -EG_STAT_DROP_MALFORMED;
 	if (a->xlate) {
@@ -515,6 +664,8 @@ static __always_inline int apply_tc(struct __sk_buff *skb, const struct eg_pkt *
 	bool l4ports = a->xlate && p->ports && p->l4_hdr;
 	int clamped = 0;
 
+	if (a->icmp_err)
+		return a->xlate ? apply_icmp_err(data, end, p, a) : 0;
 	if ((void *)(ip + 1) > end)
 		return -EG_STAT_DROP_MALFORMED;
 	os = ip->saddr;

@@ -59,8 +59,10 @@ static long pool_scan_cb(__u32 i, void *arg)
 }
 
 /* Claims a port of pool `pool` for a new flow: `want` (host order) if it is free, else any free
- * one. Returns the port + 1 (host order), or 0 when the pool is exhausted. */
-static __always_inline __u32 pool_claim(__u32 pool, __u16 want)
+ * one. Returns the port + 1 (host order), or 0 when the pool is exhausted. A global function
+ * (scalar arguments only) so the verifier checks it, and its bpf_loop callback, once rather
+ * than once per caller state; __weak because every program object includes this header. */
+__weak __noinline __u32 pool_claim(__u32 pool, __u32 want)
 {
 	struct eg_port_pool *pp = bpf_map_lookup_elem(&eg_port_pools, &pool);
 	struct pool_scan s = { .pool = pool };

@@ -86,19 +86,79 @@ struct eg_pkt {
 	struct eg_ct_key t; /* wire tuple; ports 0 when the packet has none */
 	__u32 l3_off;
 	__u32 l4_off;
-	__u32 ip_len;	/* IPv4 total length */
-	__be32 spi;	/* ESP / ESP-in-UDP: the SPI; UDP 500/4500: first payload word */
-	__u8 l4_hdr;	/* the L4 header is in the packet (not a non-first fragment) */
-	__u8 ports;	/* the tuple carries ports (TCP, UDP, ICMP echo id) */
-	__u8 frag;	/* MF set or non-zero offset */
-	__u8 tcp_flags; /* TCP only */
-	__u8 tcp_hlen;	/* TCP header length in bytes, options included */
-	__u8 icmp_type; /* ICMP only */
-	__u8 csum_off;	/* L4 checksum offset from l4_off; 0 = no L4 checksum to maintain */
-	__u8 udp_plen;	/* UDP payload length, capped at 255 (ESP-in-UDP / IKE steering) */
-	__u8 udp_first; /* first UDP payload byte (NAT-T keepalive is one 0xff byte) */
-	__u8 pad[3];
+	__u32 ip_len;	  /* IPv4 total length */
+	__be32 spi;	  /* ESP / ESP-in-UDP: the SPI; UDP 500/4500: first payload word */
+	__u8 l4_hdr;	  /* the L4 header is in the packet (not a non-first fragment) */
+	__u8 ports;	  /* the tuple carries ports (TCP, UDP, ICMP echo id) */
+	__u8 frag;	  /* MF set or non-zero offset */
+	__u8 tcp_flags;	  /* TCP only */
+	__u8 tcp_hlen;	  /* TCP header length in bytes, options included */
+	__u8 icmp_type;	  /* ICMP only */
+	__u8 csum_off;	  /* L4 checksum offset from l4_off; 0 = no L4 checksum to maintain */
+	__u8 udp_plen;	  /* UDP payload length, capped at 255 (ESP-in-UDP / IKE steering) */
+	__u8 udp_first;	  /* first UDP payload byte (NAT-T keepalive is one 0xff byte) */
+	__u8 icmp_err;	  /* ICMP error (3, 4, 11, 12) whose embedded header was parsed into it */
+	__u8 in_csum_off; /* embedded L4 checksum offset from in_l4_off, 0 = not in the packet */
+	__u8 pad;
+	struct eg_ct_key it; /* ICMP error: the embedded (original) packet's tuple */
+	__u32 in_l3_off;     /* ICMP error: offsets of the embedded IPv4 and L4 headers */
+	__u32 in_l4_off;
 };
+
+#define EG_ICMP_UNREACH 3
+#define EG_ICMP_QUENCH 4
+#define EG_ICMP_TIMXCEED 11
+#define EG_ICMP_PARAMPROB 12
+
+/*
+ * The header an ICMP error quotes (RFC 792: the IPv4 header and at least 8 bytes of its payload):
+ * fills p->it and the offsets. Quotes we cannot read in full (truncated, a fragment, IPv4
+ * options past the cursor, or an ICMP error about an ICMP error) leave p->icmp_err 0 and the
+ * packet is handled as plain ICMP.
+ */
+static __always_inline void parse_icmp_err(struct cursor *c, void *start, __u32 pkt_end,
+					   struct eg_pkt *p)
+{
+	struct iphdr *ip = parse_ipv4(c);
+	__u32 l4;
+	__u8 *h;
+
+	if (!ip || ip->version != 4 || (bpf_ntohs(ip->frag_off) & 0x1fff))
+		return;
+	p->in_l3_off = (void *)ip - start;
+	p->in_l4_off = l4 = c->pos - start;
+	h = cur_pull(c, 8);
+	if (!h || l4 + 8 > pkt_end)
+		return;
+	p->it.saddr = ip->saddr;
+	p->it.daddr = ip->daddr;
+	p->it.proto = ip->protocol;
+	switch (ip->protocol) {
+	case EG_IPPROTO_TCP:
+		p->it.sport = *(__be16 *)h;
+		p->it.dport = *(__be16 *)(h + 2);
+		if (l4 + 18 <= pkt_end && cur_pull(c, 10))
+			p->in_csum_off = 16;
+		break;
+	case EG_IPPROTO_UDP:
+		p->it.sport = *(__be16 *)h;
+		p->it.dport = *(__be16 *)(h + 2);
+		p->in_csum_off = 6;
+		break;
+	case EG_IPPROTO_ICMP:
+		if (h[0] == EG_ICMP_ECHO)
+			p->it.sport = *(__be16 *)(h + 4);
+		else if (h[0] == EG_ICMP_ECHOREPLY)
+			p->it.dport = *(__be16 *)(h + 4);
+		else
+			return;
+		p->in_csum_off = 2;
+		break;
+	default:
+		break;
+	}
+	p->icmp_err = 1;
+}
 
 /*
  * Parses Ethernet/VLAN/IPv4/L4 from the cursor. `pkt_len` is the whole packet's length (for tc
@@ -199,6 +259,9 @@ static __always_inline int eg_parse(struct cursor *c, __u32 pkt_len, struct eg_p
 		} else if (ih->type == EG_ICMP_ECHOREPLY) {
 			p->t.dport = ih->un.echo.id;
 			p->ports = 1;
+		} else if (ih->type == EG_ICMP_UNREACH || ih->type == EG_ICMP_TIMXCEED ||
+			   ih->type == EG_ICMP_PARAMPROB || ih->type == EG_ICMP_QUENCH) {
+			parse_icmp_err(c, start, p->l3_off + p->ip_len, p);
 		}
 		break;
 	}
