@@ -35,6 +35,7 @@
 #include "dp_maps.h"
 #include "dpsync.h"
 #include "espgate.skel.h"
+#include "hostcfg.h"
 #include "ike.h"
 #include "ike_ts.h"
 #include "loader.h"
@@ -1434,7 +1435,7 @@ static uint32_t fd_id(int fd)
 static bool prog_is_ours(uint32_t prog_id, uint32_t map_id, uint8_t tag[8])
 {
 	struct bpf_prog_info info;
-	__u32 len = sizeof(info), ids[32];
+	__u32 len = sizeof(info), ids[32] = { 0 };
 	bool ours = false;
 	int fd = bpf_prog_get_fd_by_id(prog_id);
 
@@ -1726,6 +1727,9 @@ int eg_dp_open(struct eg_dp **out, const struct eg_config_file *cfg, const char 
 		rc = attach_if(dp, gl->outside_if, false, err, errlen);
 		if (!rc && gl->inside_if[0])
 			rc = attach_if(dp, gl->inside_if, false, err, errlen);
+		/* the hairpin end: locally generated packets are CHECKSUM_PARTIAL, tc only */
+		if (!rc && if_nametoindex(EG_HAIRPIN_IN))
+			rc = attach_if(dp, EG_HAIRPIN_IN, true, err, errlen);
 		if (rc)
 			goto err_close; /* what was attached stays: it is as safe as before */
 	}
