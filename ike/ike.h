@@ -185,6 +185,16 @@ int ike_engine_expire(struct ike_engine *eng, uint64_t now_ms, uint32_t spi, boo
 int ike_engine_delete(struct ike_engine *eng, uint64_t now_ms, const char *peer_name,
 		      const char *child_name);
 /*
+ * Replaces the peer configurations (a reload). For each current peer, keep(ctx, name) says
+ * whether its configuration is unchanged: SAs of kept peers continue with the new copy (no
+ * renegotiation); SAs of peers that changed or are gone are deleted with the peer (DELETE, as
+ * ike_engine_delete()) under their old configuration. New peers start idle. The new list is
+ * copied. Returns 0, -EINVAL (duplicate names, a bad config: nothing changed) or -ENOMEM.
+ */
+int ike_engine_reconfigure(struct ike_engine *eng, uint64_t now_ms,
+			   const struct ike_peer_cfg *peers, unsigned int n_peers,
+			   bool (*keep)(void *ctx, const char *peer), void *ctx);
+/*
  * Traffic was seen on the inbound SA spi (e.g. its kernel use time moved). After a rekey the
  * responder uses this to switch its outbound SA (the initiator has switched); it also counts as
  * a sign of life, so DPD sends no liveness check while traffic flows. Cheap; -ENOENT for an SPI

@@ -93,7 +93,7 @@ static const struct prop_kw prop_print_only[] = {
 	{ "modp1536", IKE_TRANS_DH, IKE_DH_MODP1536, 0, 0 },
 };
 
-/* Our defaults (RFC 8247 / RFC 8221 recommendations), appended unless the string ends in '!'. */
+/* Our defaults (RFC 8247 / RFC 8221 recommendations): the 'default' keyword. */
 static const char prop_default_ike[] =
 	"aes128-aes256-sha256-sha384-sha512-ecp256-ecp384-ecp521-x25519-modp3072-modp4096-modp2048,"
 	"aes128gcm16-aes256gcm16-prfsha256-prfsha384-prfsha512-ecp256-ecp384-ecp521-x25519-"
@@ -519,10 +519,14 @@ static int prop_parse_list(struct prop_parser *ps, struct ike_prop_list *out, bo
 			return prop_err(ps, -E2BIG, "too many proposals (at most %d)",
 					IKE_MAX_PROPOSALS);
 	}
+	/* What the operator wrote is what is offered and accepted: our defaults come only with the
+	 * 'default' keyword (as swanctl.conf does; ipsec.conf's silent appending let a peer without
+	 * PFS through a configuration that asked for PFS). A trailing '!' is accepted and changes
+	 * nothing. */
+	(void)used_default;
+	(void)internal;
 	if (strict)
 		ps->info |= IKE_PROP_INFO_STRICT;
-	else if (!internal && !used_default)
-		return prop_add_defaults(ps, out);
 	return 0;
 }
 

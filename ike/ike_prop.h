@@ -108,7 +108,8 @@ enum ike_prop_sizes {
  * proposals from 1 and leaving their SPIs empty. Syntax: proposals separated by ',', algorithm
  * keywords inside a proposal separated by '-', several algorithms of one kind in preference order
  * ("aes256-aes128-sha256-ecp384-modp3072"); the keyword 'default' stands for our default
- * proposals; a trailing '!' means these proposals only. Without '!' our defaults are appended.
+ * proposals, the only way they are offered; what is written is exactly what is offered and
+ * accepted (a trailing '!', strongSwan's ipsec.conf marker for that, is accepted and changes nothing).
  * IKE: ENCR + INTEG + DH, PRF implied from each INTEG when none is given (sha256 -> prfsha256),
  * AEAD needs an explicit PRF and takes no INTEG. ESP: ENCR + INTEG (none with AEAD), optional DH
  * groups for PFS ('none' makes PFS optional), esn/noesn (default noesn).

@@ -365,6 +365,15 @@ void ike_engine_free(struct ike_engine *eng)
 	for (unsigned int i = 0; eng->peers && i < eng->n_peers; i++)
 		peer_cfg_fini(&eng->peers[i]);
 	free(eng->peers);
+	while (eng->retired) {
+		struct ike_retired *r = eng->retired;
+
+		eng->retired = r->next;
+		for (unsigned int i = 0; i < r->n_peers; i++)
+			peer_cfg_fini(&r->peers[i]);
+		free(r->peers);
+		free(r);
+	}
 	ike_cleanse(eng->cookie_secret, sizeof(eng->cookie_secret));
 	free(eng);
 }
@@ -1079,4 +1088,110 @@ const char *ike_event_name(enum ike_event_type t)
 		return "ERROR";
 	}
 	return "unknown";
+}
+
+/* ---- reconfiguration ---------------------------------------------------------------------------- */
+
+static const struct ike_peer_cfg *peer_in(const struct ike_peer_cfg *peers, unsigned int n,
+					  const char *name)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (!strcmp(peers[i].name, name))
+			return &peers[i];
+	return NULL;
+}
+
+static const struct ike_child_cfg *child_in(const struct ike_peer_cfg *p, const char *name)
+{
+	for (unsigned int i = 0; i < p->n_children; i++)
+		if (!strcmp(p->children[i].name, name))
+			return &p->children[i];
+	return NULL;
+}
+
+/* Re-points a child config pointer of a kept peer to the new copy (same name). */
+static const struct ike_child_cfg *child_remap(const struct ike_child_cfg *old,
+					       const struct ike_peer_cfg *np)
+{
+	const struct ike_child_cfg *n;
+
+	if (!old)
+		return NULL;
+	n = child_in(np, old->name);
+	return n ? n : old;
+}
+
+int ike_engine_reconfigure(struct ike_engine *eng, uint64_t now_ms,
+			   const struct ike_peer_cfg *peers, unsigned int n_peers,
+			   bool (*keep)(void *ctx, const char *peer), void *ctx)
+{
+	struct ike_peer_cfg *np = NULL;
+	struct ike_retired *r;
+	unsigned int n = 0;
+	int err = 0;
+
+	if (n_peers && !peers)
+		return -EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	if (n_peers) {
+		np = calloc(n_peers, sizeof(*np));
+		if (!np) {
+			free(r);
+			return -ENOMEM;
+		}
+	}
+	for (; n < n_peers; n++) {
+		err = peer_cfg_copy(&np[n], &peers[n]); /* cleans up after itself on failure */
+		if (err)
+			goto err_free;
+		if (peer_in(np, n, np[n].name)) {
+			peer_cfg_fini(&np[n]);
+			err = -EINVAL;
+			goto err_free;
+		}
+	}
+	/* Peers that are gone or changed: their IKE SAs are deleted with the old configuration,
+	 * which stays allocated (retired) while those SAs finish. */
+	for (unsigned int i = 0; i < eng->n_peers; i++) {
+		const char *name = eng->peers[i].name;
+
+		if (!peer_in(np, n_peers, name) || !keep || !keep(ctx, name))
+			ike_engine_delete(eng, now_ms, name, NULL);
+	}
+	/* Kept peers: every pointer into the old configuration moves to the new copy. */
+	for (struct ike_sa *sa = eng->sas; sa; sa = sa->next) {
+		const struct ike_peer_cfg *p = sa->peer ? sa->peer : sa->init_peer, *q;
+
+		if (!p || !keep || !keep(ctx, p->name))
+			continue;
+		q = peer_in(np, n_peers, p->name);
+		if (!q)
+			continue;
+		if (sa->peer)
+			sa->peer = q;
+		if (sa->init_peer && peer_in(np, n_peers, sa->init_peer->name))
+			sa->init_peer = peer_in(np, n_peers, sa->init_peer->name);
+		for (struct ike_child *c = sa->children; c; c = c->next)
+			c->cfg = child_remap(c->cfg, q);
+		for (unsigned int t = 0; t < sa->n_tasks; t++)
+			sa->tasks[t].cfg = child_remap(sa->tasks[t].cfg, q);
+		sa->out.cfg = child_remap(sa->out.cfg, q);
+	}
+	r->peers = eng->peers;
+	r->n_peers = eng->n_peers;
+	r->next = eng->retired;
+	eng->retired = r;
+	eng->peers = np;
+	eng->n_peers = n_peers;
+	eng->cfg.peers = np;
+	eng->cfg.n_peers = n_peers;
+	return 0;
+err_free:
+	for (unsigned int i = 0; i < n; i++)
+		peer_cfg_fini(&np[i]);
+	free(np);
+	free(r);
+	return err;
 }

@@ -192,6 +192,15 @@ struct ike_engine {
 	uint64_t err_window_ms;
 	unsigned int err_count;
 	uint64_t now;
+	/* peer configs replaced by ike_engine_reconfigure() that SAs may still point to (SAs being
+	 * deleted keep their old configuration); freed with the engine */
+	struct ike_retired *retired;
+};
+
+struct ike_retired {
+	struct ike_retired *next;
+	struct ike_peer_cfg *peers;
+	unsigned int n_peers;
 };
 
 struct ike_frag_reasm;

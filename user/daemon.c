@@ -78,6 +78,11 @@ struct egd {
 	size_t n_sas;
 	struct egd_tunnel *tun;
 	size_t n_tun;
+	/* SAs in our reqid range found at start (a previous espgated's, e.g. after SIGKILL): they
+	 * keep forwarding until this instance installs the child's new outbound SA, then go. */
+	struct xfrm_sa_id *stale;
+	uint32_t *stale_reqid;
+	size_t n_stale;
 };
 
 static uint64_t now_ms(void)
@@ -143,8 +148,7 @@ static const char *ike_addr_str(const struct ike_addr *a, char *buf, size_t len)
 	return ikesock_addr_str(&s, buf, len);
 }
 
-/* ---- kernel SAs
- * -------------------------------------------------------------------------- */
+/* ---- kernel SAs ------------------------------------------------------------------------------ */
 
 static struct egd_sa *sa_slot(struct egd *d)
 {
@@ -208,6 +212,47 @@ static uint32_t child_replay_window(const struct egd *d, const struct ike_event 
 	return 0;
 }
 
+/* Deletes the previous instance's SAs of child reqid (both directions): ours replace them. */
+static void stale_delete(struct egd *d, uint32_t reqid)
+{
+	for (size_t i = 0; i < d->n_stale; i++) {
+		int rc;
+
+		if (d->stale_reqid[i] != reqid)
+			continue;
+		d->stale_reqid[i] = 0;
+		rc = xfrm_sa_del(d->xb, &d->stale[i]);
+		if (rc && rc != -ESRCH && rc != -ENOENT)
+			log_warnx("deleting a previous instance's SA 0x%08x failed: %s",
+				  ntohl(d->stale[i].spi), xfrm_backend_error(d->xb));
+		else
+			log_info("deleted SA 0x%08x left by a previous espgated (replaced)",
+				 ntohl(d->stale[i].spi));
+	}
+}
+
+static int stale_sa_cb(const struct xfrm_sa *sa, const struct xfrm_sa_stats *st, void *arg)
+{
+	struct egd *d = arg;
+	struct xfrm_sa_id *ids;
+	uint32_t *reqids;
+
+	(void)st;
+	if (!xfrm_sa_is_ours(sa))
+		return 0;
+	ids = realloc(d->stale, (d->n_stale + 1) * sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	d->stale = ids;
+	reqids = realloc(d->stale_reqid, (d->n_stale + 1) * sizeof(*reqids));
+	if (!reqids)
+		return -ENOMEM;
+	d->stale_reqid = reqids;
+	xfrm_sa_id_of(sa, &d->stale[d->n_stale]);
+	d->stale_reqid[d->n_stale++] = sa->reqid;
+	return 0;
+}
+
 static void sa_install(struct egd *d, const struct ike_event *ev)
 {
 	const struct ike_child_sa *c = &ev->child_sa;
@@ -238,6 +283,8 @@ static void sa_install(struct egd *d, const struct ike_event *ev)
 		return;
 	}
 	export_keys(d, c);
+	if (!c->inbound)
+		stale_delete(d, c->reqid);
 	rec = sa_slot(d);
 	if (rec) {
 		memset(rec, 0, sizeof(*rec));
@@ -284,8 +331,7 @@ static void sa_delete_spi(struct egd *d, uint32_t spi, bool inbound)
 	record_dump(d);
 }
 
-/* ---- engine outputs
- * ---------------------------------------------------------------------- */
+/* ---- engine outputs -------------------------------------------------------------------------- */
 
 static void handle_event(struct egd *d, const struct ike_event *ev)
 {
@@ -395,9 +441,7 @@ static void drain(struct egd *d)
 	}
 }
 
-/* ---- inputs
- * ------------------------------------------------------------------------------
- */
+/* ---- inputs ---------------------------------------------------------------------------------- */
 
 static void read_sock(struct egd *d, int fd)
 {
@@ -449,8 +493,7 @@ static int xfrm_event(const struct xfrm_event *ev, void *arg)
 	return 0;
 }
 
-/* ---- configuration
- * ----------------------------------------------------------------------- */
+/* ---- configuration --------------------------------------------------------------------------- */
 
 static int engine_from_config(struct egd *d, struct eg_config_file *cfg, struct ike_engine **out,
 			      struct eg_peerset *ps)
@@ -671,8 +714,7 @@ out:
 	return rc ? rc : (failed ? -EIO : 0);
 }
 
-/* ---- control socket
- * ---------------------------------------------------------------------- */
+/* ---- control socket -------------------------------------------------------------------------- */
 
 static const char *encr_name(uint16_t encr, uint16_t bits, char *buf, size_t len)
 {
@@ -856,6 +898,20 @@ static int cmd_status(struct egd *d, const char *tunnel, bool json, struct ctl_o
 
 static int reload(struct egd *d, struct ctl_out *o);
 
+/* Reload: which tunnels keep their SAs (configuration unchanged). */
+struct reload_keep {
+	const struct eg_config_file *old, *new;
+};
+
+static bool reload_keep_fn(void *ctx, const char *name)
+{
+	const struct reload_keep *rk = ctx;
+	const struct eg_tunnel *a = eg_config_find_tunnel(rk->old, name);
+	const struct eg_tunnel *b = eg_config_find_tunnel(rk->new, name);
+
+	return a && b && eg_config_tunnel_equal(a, b);
+}
+
 static int ctl_handler(void *arg, int argc, char **argv, bool json, struct ctl_out *o)
 {
 	struct egd *d = arg;
@@ -897,9 +953,7 @@ static int ctl_handler(void *arg, int argc, char **argv, bool json, struct ctl_o
 	return CTL_ERR_USAGE;
 }
 
-/* ---- reload
- * ---------------------------------------------------------------------------------
- */
+/* ---- reload ---------------------------------------------------------------------------------- */
 
 /*
  * Re-reads the configuration. An invalid file changes nothing. A valid one
@@ -921,36 +975,44 @@ static int reload(struct egd *d, struct ctl_out *o)
 		log_warnx("reload refused: invalid configuration (%u errors)", err.n);
 		return CTL_ERR_FAILED;
 	}
-	/* Tunnels that changed or disappeared: delete their IKE SAs now (with the old
-   * engine). */
-	for (size_t i = 0; i < d->cfg->n_tunnels; i++) {
-		const struct eg_tunnel *old = &d->cfg->tunnels[i];
-		const struct eg_tunnel *nw = eg_config_find_tunnel(cfg, old->name);
-
-		if (nw && eg_config_tunnel_equal(old, nw))
-			continue;
-		ike_engine_delete(d->eng, now_ms(), old->name, NULL);
-		ctl_out_printf(o, "tunnel %s: %s\n", old->name, nw ? "changed" : "removed");
-	}
-	drain(d);
-	/* The engine has no in-place reconfiguration yet: unchanged tunnels keep
-   * their kernel SAs (installed state is not touched) and re-key on the new
-   * engine when due. */
+	/* Tunnels whose configuration is unchanged keep their SAs; the others are deleted with
+	 * their peers (under their old configuration) and come back per their start action. */
 	{
-		struct ike_engine *eng = NULL;
+		struct reload_keep rk = { .old = d->cfg, .new = cfg };
 		struct eg_peerset ps;
+		char why[EGD_ERR_LEN];
 
-		rc = engine_from_config(d, cfg, &eng, &ps);
+		rc = eg_peerset_build(cfg, &d->ids, &ps, why, sizeof(why));
 		if (rc) {
-			ctl_out_printf(o, "reload refused, nothing changed: %s\n", strerror(-rc));
+			ctl_out_printf(o, "reload refused, nothing changed: %s\n", why);
+			log_warnx("reload refused: %s", why);
 			eg_config_free(cfg);
 			return CTL_ERR_FAILED;
 		}
-		ike_engine_free(d->eng);
+		rc = ike_engine_reconfigure(d->eng, now_ms(), ps.peers, ps.n_peers, reload_keep_fn,
+					    &rk);
+		if (rc) {
+			ctl_out_printf(o, "reload refused, nothing changed: %s\n", strerror(-rc));
+			eg_peerset_free(&ps);
+			eg_config_free(cfg);
+			return CTL_ERR_FAILED;
+		}
+		for (size_t i = 0; i < d->cfg->n_tunnels; i++) {
+			const char *name = d->cfg->tunnels[i].name;
+
+			if (!reload_keep_fn(&rk, name))
+				ctl_out_printf(o, "tunnel %s: %s\n", name,
+					       eg_config_find_tunnel(cfg, name)
+						       ? "changed, restarted"
+						       : "removed");
+		}
+		for (size_t i = 0; i < cfg->n_tunnels; i++)
+			if (!eg_config_find_tunnel(d->cfg, cfg->tunnels[i].name))
+				ctl_out_printf(o, "tunnel %s: added\n", cfg->tunnels[i].name);
 		eg_peerset_free(&d->ps);
-		d->eng = eng;
 		d->ps = ps;
 	}
+	drain(d);
 	eg_config_free(d->cfg);
 	d->cfg = cfg;
 	tunnels_from_config(d);
@@ -963,9 +1025,7 @@ static int reload(struct egd *d, struct ctl_out *o)
 	return CTL_OK;
 }
 
-/* ---- main loop
- * ------------------------------------------------------------------------------
- */
+/* ---- main loop ------------------------------------------------------------------------------- */
 
 static int ep_add(int ep, int fd)
 {
@@ -1036,6 +1096,13 @@ static int setup(struct egd *d)
 	if (rc)
 		return rc;
 	rc = policies_sync(d);
+	if (!d->opts->record_sas) {
+		if (xfrm_sa_list(d->xb, stale_sa_cb, d))
+			log_warnx("listing the kernel's SAs failed: %s", xfrm_backend_error(d->xb));
+		else if (d->n_stale)
+			log_info("%zu SAs of a previous espgated keep forwarding until replaced",
+				 d->n_stale);
+	}
 	if (rc)
 		log_warnx("not every XFRM policy could be installed: see above");
 	rc = ikesock_open(
@@ -1086,6 +1153,8 @@ static void teardown(struct egd *d)
 		close(d->sfd);
 	free(d->sas);
 	free(d->tun);
+	free(d->stale);
+	free(d->stale_reqid);
 }
 
 int egd_run(const struct egd_opts *opts)

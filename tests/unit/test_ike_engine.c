@@ -1607,7 +1607,7 @@ static void test_fragmentation(void **state)
 	ike_engine_free(n.a.eng);
 	ike_engine_free(n.b.eng);
 	ec = (struct ike_engine_cfg){
-		.peers = &pa, .n_peers = 1, .random = test_rand, .random_ctx = &n.a, .frag_mtu = 200
+		.peers = &pa, .n_peers = 1, .random = test_rand, .random_ctx = &n.a, .frag_mtu = 120
 	};
 	n.a.eng = ike_engine_new(&ec);
 	ec.peers = &pb;
@@ -1958,6 +1958,90 @@ static void test_simultaneous_initiation(void **state)
 	net_free(&n);
 }
 
+/* ---- reconfiguration (reload) ------------------------------------------------------------------- */
+
+static bool keep_all(void *ctx, const char *peer)
+{
+	(void)ctx;
+	(void)peer;
+	return true;
+}
+
+static bool keep_none(void *ctx, const char *peer)
+{
+	(void)ctx;
+	(void)peer;
+	return false;
+}
+
+/* An unchanged peer keeps its IKE and CHILD SAs across a reload, and they go on working: the
+ * CHILD SA still rekeys under the new copy of the configuration. */
+static void test_reconfigure_keeps_unchanged(void **state)
+{
+	struct net n;
+	struct cfg_opts oa = opts_a(), ob = opts_b();
+	struct ike_peer_cfg pa;
+	struct ike_child_cfg ca;
+
+	(void)state;
+	oa.child_life = 1800;
+	oa.margin = 180;
+	ob.child_life = 3600;
+	ob.margin = 180;
+	net_setup2(&n, &oa, &ob);
+	establish(&n, &n.a);
+	make_peer(&pa, &ca, &n.a, &n.b, &oa);
+	assert_int_equal(ike_engine_reconfigure(n.a.eng, n.now, &pa, 1, keep_all, NULL), 0);
+	pump(&n);
+	assert_int_equal(count_ev(&n.a, IKE_EV_IKE_DOWN, 0), 0);
+	assert_int_equal(count_ev(&n.b, IKE_EV_IKE_DOWN, 0), 0);
+	assert_int_equal(ike_engine_foreach_sa(n.a.eng, NULL, NULL), 1);
+	/* the old configuration is no longer referenced: overwrite the caller's copy */
+	memset(&ca, 0xa5, sizeof(ca));
+	run_until(&n, n.now + 1800 * 1000);
+	assert_true(count_ev(&n.a, IKE_EV_CHILD_INSTALL, 0) >= 4); /* rekeyed */
+	assert_int_equal(ksa_count(&n.a, true), 1);
+	assert_int_equal(ksa_count(&n.b, true), 1);
+	check_consistent(&n);
+	net_free(&n);
+}
+
+/* A changed (or removed) peer's SAs are deleted with the peer; a new configuration can then
+ * bring the tunnel up again; a duplicate name is refused and changes nothing. */
+static void test_reconfigure_deletes_changed(void **state)
+{
+	struct net n;
+	struct cfg_opts oa = opts_a(), ob = opts_b();
+	struct ike_peer_cfg pa[2];
+	struct ike_child_cfg ca[2];
+
+	(void)state;
+	net_setup2(&n, &oa, &ob);
+	establish(&n, &n.a);
+	make_peer(&pa[0], &ca[0], &n.a, &n.b, &oa);
+	make_peer(&pa[1], &ca[1], &n.a, &n.b, &oa);
+	assert_int_equal(ike_engine_reconfigure(n.a.eng, n.now, pa, 2, keep_all, NULL), -EINVAL);
+	pump(&n);
+	assert_int_equal(ike_engine_foreach_sa(n.a.eng, NULL, NULL), 1);
+	assert_int_equal(count_ev(&n.b, IKE_EV_IKE_DOWN, 0), 0);
+	assert_int_equal(ike_engine_reconfigure(n.a.eng, n.now, pa, 1, keep_none, NULL), 0);
+	pump(&n);
+	assert_int_equal(count_ev(&n.b, IKE_EV_IKE_DOWN, IKE_R_PEER_DELETE), 1);
+	assert_int_equal(ksa_count(&n.a, true), 0);
+	assert_int_equal(ksa_count(&n.b, true), 0);
+	assert_int_equal(ike_engine_initiate(n.a.eng, n.now, "peer", NULL), 0);
+	pump(&n);
+	assert_int_equal(ksa_count(&n.a, true), 1);
+	assert_int_equal(ksa_count(&n.b, true), 1);
+	check_consistent(&n);
+	/* removing the peer altogether */
+	assert_int_equal(ike_engine_reconfigure(n.a.eng, n.now, NULL, 0, keep_all, NULL), 0);
+	pump(&n);
+	assert_int_equal(ksa_count(&n.a, true), 0);
+	assert_int_equal(ike_engine_initiate(n.a.eng, n.now, "peer", NULL), -ENOENT);
+	net_free(&n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1996,6 +2080,8 @@ int main(void)
 		cmocka_unit_test(test_strict_initiator),
 		cmocka_unit_test(test_error_rate_limit),
 		cmocka_unit_test(test_simultaneous_initiation),
+		cmocka_unit_test(test_reconfigure_keeps_unchanged),
+		cmocka_unit_test(test_reconfigure_deletes_changed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

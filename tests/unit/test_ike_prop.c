@@ -275,15 +275,29 @@ static void test_parse_defaults(void **state)
 	char buf[1024];
 
 	(void)state;
-	/* no '!': our defaults follow the configured proposal */
+	/* what is written is exactly what is offered: no defaults behind it, '!' or not */
+	info = 0;
 	assert_int_equal(
 		ike_prop_parse("aes256-sha256-ecp384", IKE_PROTO_IKE, 0, &l_ours, &info, NULL, 0),
 		0);
+	assert_int_equal(l_ours.n, 1);
+	assert_false(info & IKE_PROP_INFO_DEFAULTS);
+	assert_int_equal(ike_prop_format(&l_ours.prop[0], buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "aes256-sha256-ecp384");
+	/* ESP with PFS stays PFS-only: a peer without PFS is not let in by our defaults */
+	assert_int_equal(
+		ike_prop_parse("aes256-sha256-ecp384", IKE_PROTO_ESP, 0, &l_tmp, &info, NULL, 0),
+		0);
+	assert_int_equal(l_tmp.n, 1);
+	assert_non_null(ike_prop_find(&l_tmp.prop[0], IKE_TRANS_DH));
+	/* the 'default' keyword adds them */
+	info = 0;
+	assert_int_equal(ike_prop_parse("aes256-sha256-ecp384,default", IKE_PROTO_IKE, 0, &l_ours,
+					&info, NULL, 0),
+			 0);
 	assert_true(l_ours.n > 1);
 	assert_true(info & IKE_PROP_INFO_DEFAULTS);
 	assert_false(info & IKE_PROP_INFO_STRICT);
-	assert_int_equal(ike_prop_format(&l_ours.prop[0], buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "aes256-sha256-ecp384");
 	n = l_ours.n;
 	/* 'default' stands for the defaults exactly once, wherever it is */
 	assert_int_equal(ike_prop_parse("aes256-sha256-ecp384,default!", IKE_PROTO_IKE, 0, &l_tmp,
@@ -294,9 +308,9 @@ static void test_parse_defaults(void **state)
 	assert_int_equal(ike_prop_parse("default", IKE_PROTO_ESP, 0, &l_tmp, &info, NULL, 0), 0);
 	assert_true(l_tmp.n >= 2);
 	/* a default proposal identical to a configured one is not listed twice */
-	assert_int_equal(
-		ike_prop_parse("aes128gcm16-aes256gcm16", IKE_PROTO_ESP, 0, &l_tmp, &info, NULL, 0),
-		0);
+	assert_int_equal(ike_prop_parse("aes128gcm16-aes256gcm16,default", IKE_PROTO_ESP, 0, &l_tmp,
+					&info, NULL, 0),
+			 0);
 	assert_int_equal(l_tmp.n, 2);
 	/* the defaults are never weak */
 	assert_false(info & IKE_PROP_INFO_WEAK);
@@ -779,9 +793,9 @@ static void test_select_seed_peers(void **state)
 	assert_trans(&ch, IKE_TRANS_DH, IKE_DH_MODP2048, 0);
 	assert_trans(&ch, IKE_TRANS_PRF, IKE_PRF_HMAC_SHA1, 0);
 	/* seed 001: Azure custom policy with DHGroup24 against our defaults: no weak fallback */
-	assert_int_equal(
-		ike_prop_parse("aes256-sha256-ecp384", IKE_PROTO_IKE, 0, &l_ours, NULL, NULL, 0),
-		0);
+	assert_int_equal(ike_prop_parse("aes256-sha256-ecp384,default", IKE_PROTO_IKE, 0, &l_ours,
+					NULL, NULL, 0),
+			 0);
 	mk(&l_theirs, "aes256-sha1-modp1024!", IKE_PROTO_IKE);
 	assert_int_equal(ike_prop_select(&l_ours, &l_theirs, 0, &ch), -ENOENT);
 	mk(&l_theirs, "aes256-sha256-modp2048!", IKE_PROTO_IKE);
