@@ -6,12 +6,15 @@
 # encapsulation, so "remote host is behind NAT" in its log is not a real NAT). Daemons stay
 # children of the test and are killed at exit (tests/lib/netns.sh's cleanup).
 #
-#   charon_start NAME NS DIR [ESP_BACKEND]   ESP_BACKEND: libipsec (default) or netlink (VM)
+#   charon_start NAME NS DIR [ESP_BACKEND]   ESP_BACKEND: libipsec (default) or netlink (VM);
+#                                            again after charon_kill: a restarted partner
+#   charon_kill NAME                         SIGKILL: a partner that dies without a word
+#   CHARON_EXTRA="keep_alive = 2s"           (set before charon_start) more charon settings
 #   charon_swanctl NAME ARGS...              swanctl against that instance
 #   charon_load NAME SWANCTL_CONF            load connections and secrets
 #   charon_log NAME                          its log file
 
-declare -A CHARON_DIR
+declare -A CHARON_DIR CHARON_PID
 
 charon_start() {
 	local name=$1 ns=$2 dir=$3 backend=${4:-libipsec} plugins
@@ -28,6 +31,7 @@ charon_start() {
 	cat >"$dir/strongswan.conf" <<C
 charon-systemd {
 	load = $plugins
+	${CHARON_EXTRA:-}
 	plugins {
 		vici {
 			socket = unix://$dir/charon.vici
@@ -53,8 +57,10 @@ swanctl {
 }
 C
 	CHARON_DIR[$name]=$dir
+	rm -f "$dir/charon.vici"
 	ip netns exec "$ns" unshare -m sh -c "mount -t tmpfs tmpfs /run && exec env \
 		STRONGSWAN_CONF=$dir/strongswan.conf /usr/sbin/charon-systemd" >"$dir/charon.out" 2>&1 &
+	CHARON_PID[$name]=$!
 	nt_on_exit "kill $! 2>/dev/null"
 	for _ in $(seq 100); do
 		[ -S "$dir/charon.vici" ] && return 0
@@ -62,6 +68,14 @@ C
 	done
 	echo "# charon $name did not start:" && sed 's/^/#   /' "$dir/charon.out" "$dir/charon.log"
 	return 1
+}
+
+charon_kill() {
+	local pid=${CHARON_PID[$1]:-}
+	[ -n "$pid" ] || return 0
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	CHARON_PID[$1]=
 }
 
 charon_swanctl() {
