@@ -1103,6 +1103,8 @@ static const struct ike_peer_cfg *peer_in(const struct ike_peer_cfg *peers, unsi
 
 static const struct ike_child_cfg *child_in(const struct ike_peer_cfg *p, const char *name)
 {
+	if (!p->children)
+		return NULL;
 	for (unsigned int i = 0; i < p->n_children; i++)
 		if (!strcmp(p->children[i].name, name))
 			return &p->children[i];
