@@ -49,6 +49,7 @@ enum cfg_defaults {
 	DEF_REPLAY_WINDOW = 32,	     /* packets */
 	DEF_IKE_PORT = 500,
 	DEF_NATT_PORT = 4500,
+	DEF_NATT_KEEPALIVE = 20, /* s, strongSwan's charon.keep_alive */
 	DEF_POOL_PORT_LO = 1024,
 	DEF_POOL_PORT_HI = 65535,
 	MIN_LIFETIME = 2, /* s; short lifetimes are legitimate in rekey tests */
@@ -1265,6 +1266,11 @@ static void g_natt_port(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 	get_port(c, n, &((struct eg_global *)obj)->natt_port);
 }
 
+static void g_natt_keepalive(struct cfg_ctx *c, yaml_node_t *n, void *obj)
+{
+	get_duration(c, n, &((struct eg_global *)obj)->natt_keepalive);
+}
+
 static void g_weak(struct cfg_ctx *c, yaml_node_t *n, void *obj)
 {
 	get_bool(c, n, &((struct eg_global *)obj)->allow_weak_algorithms);
@@ -1304,6 +1310,7 @@ static const struct key_def global_keys[] = {
 	{ "local_addresses", g_local_addrs, false },
 	{ "ike_port", g_ike_port, false },
 	{ "natt_port", g_natt_port, false },
+	{ "natt_keepalive", g_natt_keepalive, false },
 	{ "allow_weak_algorithms", g_weak, false },
 	{ "log_level", g_log_level, false },
 	{ "secrets", g_secrets, false },
@@ -2718,6 +2725,7 @@ static void global_defaults(struct eg_global *g)
 {
 	g->ike_port = DEF_IKE_PORT;
 	g->natt_port = DEF_NATT_PORT;
+	g->natt_keepalive = DEF_NATT_KEEPALIVE;
 	g->log_level = EG_LOG_INFO;
 }
 
@@ -3054,9 +3062,9 @@ bool eg_config_global_equal(const struct eg_config_file *a, const struct eg_conf
 
 	if (strcmp(x->outside_if, y->outside_if) || strcmp(x->inside_if, y->inside_if) ||
 	    x->n_local_addrs != y->n_local_addrs || x->ike_port != y->ike_port ||
-	    x->natt_port != y->natt_port || x->allow_weak_algorithms != y->allow_weak_algorithms ||
-	    x->log_level != y->log_level || strcmp(x->secrets_path, y->secrets_path) ||
-	    a->n_masq != b->n_masq)
+	    x->natt_port != y->natt_port || x->natt_keepalive != y->natt_keepalive ||
+	    x->allow_weak_algorithms != y->allow_weak_algorithms || x->log_level != y->log_level ||
+	    strcmp(x->secrets_path, y->secrets_path) || a->n_masq != b->n_masq)
 		return false;
 	for (size_t i = 0; i < x->n_local_addrs; i++)
 		if (!addr_equal(&x->local_addrs[i], &y->local_addrs[i]))

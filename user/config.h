@@ -232,6 +232,7 @@ struct eg_global {
 	uint8_t n_local_addrs;
 	struct eg_addr local_addrs[EG_CFG_MAX_LOCAL_ADDRS]; /* IKE addresses; none = the NIC's */
 	uint16_t ike_port, natt_port;
+	uint32_t natt_keepalive; /* s; behind a NAT, send 0xff keepalives this often; 0 = never */
 	bool allow_weak_algorithms;
 	int log_level; /* enum eg_log_level */
 	char secrets_path[4096];

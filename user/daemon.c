@@ -83,6 +83,7 @@ struct egd {
 	struct xfrm_sa_id *stale;
 	uint32_t *stale_reqid;
 	size_t n_stale;
+	uint64_t next_keepalive_ms;
 };
 
 static uint64_t now_ms(void)
@@ -1041,6 +1042,38 @@ static int count_sa_cb(void *ctx, const struct ike_sa_info *info)
 	return 0;
 }
 
+static int keepalive_cb(void *ctx, const struct ike_sa_info *info)
+{
+	struct egd *d = ctx;
+	struct ikesock_addr r;
+	char rb[64];
+	int rc;
+
+	if (!info->nat_local ||
+	    (info->state != IKE_SA_ESTABLISHED && info->state != IKE_SA_REKEYING))
+		return 0;
+	sock_addr_from_ike(&info->remote, &r);
+	rc = ikesock_keepalive(&d->s4, &r);
+	if (rc)
+		log_debug("%s: keepalive to %s: %s", __func__, ikesock_addr_str(&r, rb, sizeof(rb)),
+			  strerror(-rc));
+	return 0;
+}
+
+/*
+ * RFC 3948 §2.3: behind a NAT, a 0xff keepalive to every peer of an established IKE SA, every
+ * global.natt_keepalive seconds, so the NAT keeps the 4500 mapping through idle periods.
+ */
+static void send_keepalives(struct egd *d)
+{
+	uint64_t now = now_ms();
+
+	if (!d->cfg->global.natt_keepalive || now < d->next_keepalive_ms)
+		return;
+	d->next_keepalive_ms = now + (uint64_t)d->cfg->global.natt_keepalive * 1000;
+	ike_engine_foreach_sa(d->eng, keepalive_cb, d);
+}
+
 static void shutdown_gracefully(struct egd *d)
 {
 	uint64_t deadline;
@@ -1221,6 +1254,7 @@ int egd_run(const struct egd_opts *opts)
 			ike_engine_timer(d->eng, now_ms());
 			drain(d);
 		}
+		send_keepalives(d);
 	}
 	log_info("espgated stopping: deleting IKE SAs with their peers");
 	shutdown_gracefully(d);

@@ -226,6 +226,7 @@ static void test_defaults(void **state)
 	(void)state;
 	assert_int_equal(cfg->global.ike_port, 500);
 	assert_int_equal(cfg->global.natt_port, 4500);
+	assert_int_equal(cfg->global.natt_keepalive, 20);
 	assert_false(cfg->global.allow_weak_algorithms);
 	assert_int_equal(cfg->global.log_level, EG_LOG_INFO);
 	assert_int_equal(t->peer_port, 500);
@@ -325,6 +326,8 @@ static void test_value_checks(void **state)
 			   "same interface");
 	expect_patch_error("  interfaces: eth0", "  interfaces: eth0\n  ike_port: 4500",
 			   "must differ");
+	expect_patch_error("  interfaces: eth0", "  interfaces: eth0\n  natt_keepalive: often",
+			   "global.natt_keepalive: expected a duration like 10s");
 	expect_patch_error("    psk: a\n", "    psk: a\n    local_id: \"@\"\n", "identity");
 	expect_patch_error("    psk: a\n", "    psk: a\n    ike: aes256-sha999-ecp384\n",
 			   "tunnels.t1.ike: expected a strongSwan proposal");
