@@ -22,6 +22,8 @@
 #include "config.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "dpsync.h"
+#include "hostcfg.h"
 #include "espgate_abi.h"
 #include "ike.h"
 #include "ike_ts.h"
@@ -78,6 +80,8 @@ struct egd {
 	size_t n_sas;
 	struct egd_tunnel *tun;
 	size_t n_tun;
+	struct eg_dp *dp;	/* NULL with --no-datapath */
+	uint64_t next_sweep_ms; /* conntrack sweeper, every second */
 	/* SAs in our reqid range found at start (a previous espgated's, e.g. after SIGKILL): they
 	 * keep forwarding until this instance installs the child's new outbound SA, then go. */
 	struct xfrm_sa_id *stale;
@@ -222,6 +226,8 @@ static void stale_delete(struct egd *d, uint32_t reqid)
 		if (d->stale_reqid[i] != reqid)
 			continue;
 		d->stale_reqid[i] = 0;
+		if (d->dp) /* its SPI in the allow-list (an outbound SA's is not there: -ENOENT) */
+			eg_dp_child_down(d->dp, reqid - EG_REQID_BASE, ntohl(d->stale[i].spi));
 		rc = xfrm_sa_del(d->xb, &d->stale[i]);
 		if (rc && rc != -ESRCH && rc != -ENOENT)
 			log_warnx("deleting a previous instance's SA 0x%08x failed: %s",
@@ -308,6 +314,14 @@ static void sa_install(struct egd *d, const struct ike_event *ev)
 	}
 	log_info("tunnel %s child %s: installed %s SA 0x%08x (reqid 0x%x)", ev->peer, ev->child,
 		 c->inbound ? "inbound" : "outbound", c->spi, c->reqid);
+	/* ESP for it passes XDP, its negotiated selectors guard tc, the child is UP */
+	if (d->dp && c->inbound) {
+		rc = eg_dp_child_up(d->dp, c->reqid - EG_REQID_BASE, c->spi, &c->dst, &c->ts_local,
+				    &c->ts_remote);
+		if (rc)
+			log_warnx("tunnel %s child %s: datapath: SA 0x%08x: %s", ev->peer,
+				  ev->child, c->spi, strerror(-rc));
+	}
 	xfrm_sa_clear(&sa);
 	record_dump(d);
 }
@@ -403,6 +417,9 @@ static void handle_event(struct egd *d, const struct ike_event *ev)
 		sa_install(d, ev);
 		break;
 	case IKE_EV_CHILD_DELETE:
+		if (d->dp) /* first: ESP for it is dropped at XDP from now on */
+			eg_dp_child_down(d->dp, ev->child_sa.reqid - EG_REQID_BASE,
+					 ev->child_sa.spi_in);
 		sa_delete_spi(d, ev->child_sa.spi_in, true);
 		sa_delete_spi(d, ev->child_sa.spi_out, false);
 		break;
@@ -647,8 +664,18 @@ static int policies_sync(struct egd *d)
 {
 	struct pol_set set = { 0 }, stale = { 0 };
 	struct pol_set *args[2] = { &set, &stale };
-	unsigned int order = 0, k = 0;
+	unsigned int order = 0, k = 0, n_rng = 0;
 	int rc = 0, failed = 0;
+	/* which policies are whose: a child is armed in the datapath only if all of its
+	 * allow policies went in (a marked packet without its policy would leave in clear) */
+	struct {
+		uint32_t id;
+		unsigned int first, n;
+	} *rng = calloc(EG_MAX_CHILDREN, sizeof(*rng));
+	bool *bad = NULL;
+
+	if (!rng)
+		return -ENOMEM;
 
 	for (size_t i = 0; i < d->cfg->n_tunnels; i++) {
 		const struct eg_tunnel *t = &d->cfg->tunnels[i];
@@ -659,12 +686,12 @@ static int policies_sync(struct egd *d)
 			log_info("tunnel %s: peer address unknown until it connects: its policies "
 				 "come with its SAs",
 				 t->name);
-			continue;
+			goto unarmed;
 		}
 		if (!local.family && route_src(&pc->remote, &local)) {
 			log_warnx("tunnel %s: no route to the peer: no policies installed",
 				  t->name);
-			continue;
+			goto unarmed;
 		}
 		for (size_t c = 0; c < t->n_children; c++) {
 			uint32_t id = eg_child_id_find(&d->ids, t->name, t->children[c].name);
@@ -687,11 +714,27 @@ static int policies_sync(struct egd *d)
 			if (rc) {
 				log_warnx("tunnel %s child %s: policies: %s", t->name,
 					  t->children[c].name, strerror(-rc));
+				if (d->dp)
+					eg_dp_child_policy(d->dp, id, false);
 				continue;
 			}
+			rng[n_rng].id = id;
+			rng[n_rng].first = set.n;
+			rng[n_rng++].n = n;
 			set.n += n;
 			order += used;
 		}
+		continue;
+unarmed:
+		for (size_t c = 0; d->dp && c < t->n_children; c++)
+			eg_dp_child_policy(d->dp,
+					   eg_child_id_find(&d->ids, t->name, t->children[c].name),
+					   false);
+	}
+	bad = calloc(set.n ? set.n : 1, sizeof(*bad));
+	if (!bad) {
+		rc = -ENOMEM;
+		goto out;
 	}
 	for (k = 0; k < set.n; k++) {
 		if (xfrm_pol_update(d->xb, &set.p[k])) {
@@ -699,8 +742,16 @@ static int policies_sync(struct egd *d)
 			if (set.p[k].action == XFRM_POLICY_BLOCK)
 				continue;
 			failed++;
+			bad[k] = true;
 			log_warnx("installing policy %u failed: %s", k, xfrm_backend_error(d->xb));
 		}
+	}
+	for (unsigned int r = 0; d->dp && r < n_rng; r++) {
+		bool ok = true;
+
+		for (unsigned int q = 0; q < rng[r].n; q++)
+			ok &= !bad[rng[r].first + q];
+		eg_dp_child_policy(d->dp, rng[r].id, ok);
 	}
 	rc = xfrm_pol_list(d->xb, stale_cb, args);
 	for (unsigned int i = 0; i < stale.n; i++)
@@ -710,6 +761,8 @@ static int policies_sync(struct egd *d)
 	log_info("%u XFRM policies in place%s", set.n - failed, failed ? " (some failed)" : "");
 	record_dump(d);
 out:
+	free(bad);
+	free(rng);
 	free(set.p);
 	free(stale.p);
 	return rc ? rc : (failed ? -EIO : 0);
@@ -948,6 +1001,18 @@ static int ctl_handler(void *arg, int argc, char **argv, bool json, struct ctl_o
 		ctl_out_printf(o, "deleting %s\n", argv[1]);
 		return CTL_OK;
 	}
+	if (!strcmp(argv[0], "counters") || !strcmp(argv[0], "nat")) {
+		if (!d->dp) {
+			ctl_out_printf(o, "the datapath is not loaded (--no-datapath)\n");
+			return CTL_ERR_FAILED;
+		}
+		if (argv[0][0] == 'c')
+			rc = eg_dp_counters(d->dp, json, o);
+		else
+			rc = eg_dp_nat_flows(d->dp, json,
+					     argc > 1 ? (unsigned int)atoi(argv[1]) : 0, o);
+		return rc ? CTL_ERR_FAILED : CTL_OK;
+	}
 	if (!strcmp(argv[0], "reload"))
 		return reload(d, o);
 	ctl_out_printf(o, "unknown command: %s\n", argv[0]);
@@ -990,9 +1055,26 @@ static int reload(struct egd *d, struct ctl_out *o)
 			eg_config_free(cfg);
 			return CTL_ERR_FAILED;
 		}
+		/* One generation switch; unchanged children keep their SA state. New children
+		 * stay down until policies_sync() arms them; removed ones are dropped at once (their
+		 * fallback policies still block them until policies_sync() removes those). */
+		if (d->dp) {
+			rc = eg_dp_apply(d->dp, cfg, &d->ids, why, sizeof(why));
+			if (rc) {
+				ctl_out_printf(o, "reload refused, nothing changed: datapath: %s\n",
+					       why);
+				log_warnx("reload refused: datapath: %s", why);
+				eg_peerset_free(&ps);
+				eg_config_free(cfg);
+				return CTL_ERR_FAILED;
+			}
+		}
 		rc = ike_engine_reconfigure(d->eng, now_ms(), ps.peers, ps.n_peers, reload_keep_fn,
 					    &rk);
 		if (rc) {
+			if (d->dp && eg_dp_apply(d->dp, d->cfg, &d->ids, why, sizeof(why)))
+				log_warnx("datapath: restoring the previous configuration: %s",
+					  why);
 			ctl_out_printf(o, "reload refused, nothing changed: %s\n", strerror(-rc));
 			eg_peerset_free(&ps);
 			eg_config_free(cfg);
@@ -1128,7 +1210,24 @@ static int setup(struct egd *d)
 	rc = tunnels_from_config(d);
 	if (rc)
 		return rc;
-	rc = policies_sync(d);
+	if (!d->opts->no_datapath) {
+		char why[EGD_ERR_LEN];
+		unsigned int changed = 0;
+
+		rc = eg_host_apply(d->cfg, false, NULL, &changed, why, sizeof(why));
+		if (rc == -EADDRINUSE) {
+			log_warnx("cannot start: %s", why);
+			return rc;
+		}
+		if (rc)
+			log_warnx("host settings: %s", why);
+		rc = eg_dp_open(&d->dp, d->cfg, EG_PIN_ROOT, 0, why, sizeof(why));
+		if (rc) {
+			log_warnx("cannot start: datapath: %s", why);
+			return rc;
+		}
+	}
+	rc = policies_sync(d); /* arms each child whose policies are in */
 	if (!d->opts->record_sas) {
 		if (xfrm_sa_list(d->xb, stale_sa_cb, d))
 			log_warnx("listing the kernel's SAs failed: %s", xfrm_backend_error(d->xb));
@@ -1138,6 +1237,15 @@ static int setup(struct egd *d)
 	}
 	if (rc)
 		log_warnx("not every XFRM policy could be installed: see above");
+	if (d->dp) {
+		char why[EGD_ERR_LEN];
+
+		rc = eg_dp_apply(d->dp, d->cfg, &d->ids, why, sizeof(why));
+		if (rc) {
+			log_warnx("cannot start: datapath: %s", why);
+			return rc;
+		}
+	}
 	rc = ikesock_open(
 		&d->s4, AF_INET, NULL, d->cfg->global.ike_port ? d->cfg->global.ike_port : 500,
 		d->cfg->global.natt_port ? d->cfg->global.natt_port : 4500, !d->opts->record_sas);
@@ -1173,6 +1281,8 @@ static int setup(struct egd *d)
 
 static void teardown(struct egd *d)
 {
+	eg_dp_close(d->dp, false); /* programs stay attached, maps pinned: forwarding goes on */
+	d->dp = NULL;
 	ctl_server_close(&d->ctl);
 	ikesock_close(&d->s4);
 	ike_engine_free(d->eng);
@@ -1254,6 +1364,13 @@ int egd_run(const struct egd_opts *opts)
 			ike_engine_timer(d->eng, now_ms());
 			drain(d);
 		}
+		if (d->dp && now_ms() >= d->next_sweep_ms) {
+			long swept = eg_dp_sweep(d->dp);
+
+			if (swept < 0)
+				log_warnx("conntrack sweep: %s", strerror((int)-swept));
+			d->next_sweep_ms = now_ms() + 1000;
+		}
 		send_keepalives(d);
 	}
 	log_info("espgated stopping: deleting IKE SAs with their peers");
@@ -1279,5 +1396,27 @@ int egd_detach(const struct egd_opts *opts)
 	else
 		log_info("detach: removed %u XFRM policies and %u SAs of espgate", n_pol, n_sa);
 	xfrm_backend_free(xb);
+	if (!opts->no_datapath && access(EG_PIN_ROOT, F_OK)) {
+		log_info("detach: no datapath pinned at %s", EG_PIN_ROOT);
+	} else if (!opts->no_datapath) {
+		/* the datapath: espgate's XDP program and tc filters on the configured interfaces
+		 * (adopted, so nothing is reloaded), then the pins */
+		struct eg_config_file *cfg = NULL;
+		struct eg_config_err cerr = { 0 };
+		struct eg_dp *dp = NULL;
+		char why[EGD_ERR_LEN];
+		int r2;
+
+		r2 = eg_config_load(opts->config_path, opts->secrets_path, &cfg, &cerr);
+		if (!r2)
+			r2 = eg_dp_open(&dp, cfg, EG_PIN_ROOT, 0, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "%s is not valid", opts->config_path);
+		if (r2)
+			log_warnx("detach: datapath: %s", why);
+		eg_dp_close(dp, true);
+		eg_config_free(cfg);
+		rc = rc ? rc : r2;
+	}
 	return rc;
 }
