@@ -41,10 +41,8 @@ for n in $S $G $R; do
 done
 ip -n $G route add 10.3.0.0/16 via 10.2.0.2
 ip netns exec $G sysctl -qw net.ipv4.ip_forward=1
-# espgate's SNAT address is the gateway's own: the stack must accept it arriving on eth0.
 for k in all default eth0 eth1; do
 	ip netns exec $G sysctl -qw net.ipv4.conf.$k.rp_filter=0
-	ip netns exec $G sysctl -qw net.ipv4.conf.$k.accept_local=1
 done
 rmac=$(ip netns exec $R cat /sys/class/net/eth0/address)
 ip -n $G neigh replace 10.2.0.2 lladdr "$rmac" dev eth1 nud permanent

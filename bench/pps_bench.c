@@ -15,7 +15,10 @@
  *   new connections/s (one flow per frame, conntrack flushed between runs): iptables SNAT with
  *     10 and 10,000 rules, espgate tunnel SNAT with 10 and 100,000 selectors.
  * Usage: pps_bench GW_NETNS RCV_NETNS PPS_OBJ [rounds] [packets]
- * Prints `bench NAME VALUE UNIT` lines; details of every run go to stderr.
+ * Prints `bench NAME VALUE UNIT` lines; details of every run go to stderr. Environment (for
+ * profiling, not for the recorded figures): PPS_ONLY=<configuration>, PPS_RT=0 (no SCHED_FIFO),
+ * PPS_CT_MAX=<conntrack entries>, PPS_NO_TC=1 (espgate without tc_eg_ingress), PPS_TCX=1
+ * (tc_eg_ingress through tcx instead of clsact, kernels >= 6.6).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -65,9 +68,9 @@ enum {
 
 #define MAX_RUNS 15
 #define A(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (d))
-#define GW_IN A(10, 1, 0, 1)  /* gateway's eth0: DNAT'ed service address */
-#define GW_OUT A(10, 2, 0, 1) /* gateway's eth1: SNAT address */
-#define RCV A(10, 2, 0, 2)    /* receiver */
+#define GW_IN A(10, 1, 0, 1)	/* gateway's eth0: DNAT'ed service address */
+#define GW_OUT A(10, 2, 0, 100) /* SNAT address (not local, as espgate's pools: DESIGN.md) */
+#define RCV A(10, 2, 0, 2)	/* receiver */
 #define SRC_NET A(10, 1, 0, 0)
 
 struct bench {
@@ -247,9 +250,11 @@ static int ipt_rules(uint32_t n, bool dnat)
 		fprintf(f, "-A PREROUTING -i eth0 -p udp --dport 8080 -j DNAT "
 			   "--to-destination 10.2.0.2:80\n");
 	for (uint32_t i = 1; i < n; i++)
-		fprintf(f, "-A POSTROUTING -s 10.9.%u.%u/32 -o eth1 -j SNAT --to-source 10.2.0.1\n",
+		fprintf(f,
+			"-A POSTROUTING -s 10.9.%u.%u/32 -o eth1 -j SNAT --to-source 10.2.0.100\n",
 			(i >> 8) & 255, i & 255);
-	fprintf(f, "-A POSTROUTING -s 10.1.0.0/24 -o eth1 -j SNAT --to-source 10.2.0.1\nCOMMIT\n");
+	fprintf(f,
+		"-A POSTROUTING -s 10.1.0.0/24 -o eth1 -j SNAT --to-source 10.2.0.100\nCOMMIT\n");
 	return fclose(f) ? -errno : 0;
 }
 
@@ -263,7 +268,7 @@ static int nft_rules(void)
 		   " chain pre { type nat hook prerouting priority dstnat;"
 		   " iifname \"eth0\" udp dport 8080 dnat to 10.2.0.2:80; }\n"
 		   " chain post { type nat hook postrouting priority srcnat;"
-		   " oifname \"eth1\" ip saddr 10.1.0.0/24 snat to 10.2.0.1; }\n"
+		   " oifname \"eth1\" ip saddr 10.1.0.0/24 snat to 10.2.0.100; }\n"
 		   "}\n");
 	return fclose(f) ? -errno : 0;
 }
@@ -290,8 +295,8 @@ static int ct_flush(void)
 }
 
 /* espgate setup: DNAT 10.1.0.1:8080 -> 10.2.0.2:80 for inside flows and masquerade of
- * 10.1.0.0/24 behind pool 0 (10.2.0.1) for what no selector claims; tunnel child 1 (UP, no
- * XFRM here) with selectors to 10.3.0.0/16 and many-to-one SNAT behind pool 1 (10.2.0.1). */
+ * 10.1.0.0/24 behind pool 0 (10.2.0.100) for what no selector claims; tunnel child 1 (UP, no
+ * XFRM here) with selectors to 10.3.0.0/16 and many-to-one SNAT behind pool 1 (10.2.0.100). */
 static int eg_write(struct bench *b, uint32_t flags, size_t nsel)
 {
 	struct eg_config cfg = { .flags = EG_CFG_ENABLED | flags, .masq_rule = 1 };
@@ -376,7 +381,16 @@ static int cfg_up(struct bench *b, enum cfg_id id)
 	case C_EGPASS:
 	case C_EGREDIR:
 		err = eg_write(b, id == C_EGREDIR ? EG_CFG_REDIRECT : 0, 10);
-		err = err ?: ldr_attach_tc(&b->l, b->if_in, false);
+		/* PPS_NO_TC=1: without tc_eg_ingress, to measure what the clsact hook costs. */
+		if (getenv("PPS_TCX"))
+			err = err
+				      ?: (bpf_prog_attach(
+						  bpf_program__fd(b->l.skel->progs.tc_eg_ingress),
+						  b->if_in, 46 /* BPF_TCX_INGRESS */, 0)
+						  ? -errno
+						  : 0);
+		else if (!getenv("PPS_NO_TC"))
+			err = err ?: ldr_attach_tc(&b->l, b->if_in, false);
 		err = err ?: templates(b, GW_IN, 8080, 256) ?: gen_set(b, PPS_TAIL, 256, false);
 		err = err ?: sink_set(b, GW_OUT, RCV, 80);
 		break;
@@ -396,6 +410,8 @@ static void cfg_down(struct bench *b, enum cfg_id id)
 {
 	if (id == C_IPT || id == C_NFT)
 		sh("nft flush ruleset");
+	if (id >= C_EGPASS && getenv("PPS_TCX"))
+		bpf_prog_detach2(bpf_program__fd(b->l.skel->progs.tc_eg_ingress), b->if_in, 46);
 	if (id >= C_EGPASS)
 		ldr_detach(&b->l);
 }
@@ -437,6 +453,18 @@ static double newconn(struct bench *b, bool eg, uint32_t n, int runs, const char
 	else
 		ct_flush();
 	return k ? median(v, k) : -1;
+}
+
+/* Median over rounds of v[a][r] / v[b][r] (rounds where either failed are left out). */
+static double ratio(double v[][MAX_RUNS], int a, int b, int rounds)
+{
+	double q[MAX_RUNS];
+	int k = 0;
+
+	for (int r = 0; r < rounds; r++)
+		if (v[a][r] > 0 && v[b][r] > 0)
+			q[k++] = v[a][r] / v[b][r];
+	return k ? median(q, k) : -1;
 }
 
 static int run_newconn(struct bench *b, int runs)
@@ -504,7 +532,8 @@ static int setup(struct bench *b, const char *gw, const char *rcv, const char *o
 	b->sink_cfg_map = bpf_object__find_map_fd_by_name(obj, "pps_sink_cfg");
 	b->cnt_map = bpf_object__find_map_fd_by_name(obj, "pps_cnt");
 
-	err = ldr_open(&b->l, NULL, 0);
+	err = ldr_open(&b->l, NULL,
+		       getenv("PPS_CT_MAX") ? (uint32_t)atoi(getenv("PPS_CT_MAX")) : 0);
 	if (err)
 		return err;
 	b->m.config = bpf_map__fd(b->l.skel->maps.eg_config);
@@ -547,8 +576,9 @@ static int setup(struct bench *b, const char *gw, const char *rcv, const char *o
 int main(int argc, char **argv)
 {
 	static struct bench b;
-	double v[C_MAX][MAX_RUNS], med[C_MAX];
-	int rounds = argc > 4 ? atoi(argv[4]) : 5, nv[C_MAX] = { 0 }, err;
+	double v[C_MAX][MAX_RUNS] = { { 0 } }, med[C_MAX];
+	int rounds = argc > 4 ? atoi(argv[4]) : 5, err;
+	const char *only = getenv("PPS_ONLY"); /* one configuration (profiling) */
 	cpu_set_t cs;
 
 	if (argc < 4) {
@@ -563,6 +593,15 @@ int main(int argc, char **argv)
 	CPU_SET(1 % (int)sysconf(_SC_NPROCESSORS_ONLN), &cs);
 	sched_setaffinity(0, sizeof(cs), &cs);
 	err = setup(&b, argv[1], argv[2], argv[3]);
+	/* Other work on this 2-core host preempts the injecting thread mid-run and the figures
+	 * swing by 2x; SCHED_FIFO on the one pinned CPU (RT throttling still leaves others 5%)
+	 * keeps each run to itself. PPS_RT=0 turns it off. */
+	if (!getenv("PPS_RT") || strcmp(getenv("PPS_RT"), "0")) {
+		struct sched_param sp = { .sched_priority = 10 };
+
+		if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp))
+			perror("pps_bench: SCHED_FIFO");
+	}
 	if (err) {
 		fprintf(stderr, "pps_bench: setup: %s\n", strerror(-err));
 		return 1;
@@ -574,6 +613,9 @@ int main(int argc, char **argv)
 			enum cfg_id id = (enum cfg_id)((i + r) % C_MAX);
 			double x;
 
+			if (only && strcmp(only, cfg_name[id]))
+				continue;
+
 			err = cfg_up(&b, id);
 			if (err) {
 				fprintf(stderr, "pps_bench: %s: setup: %s\n", cfg_name[id],
@@ -583,22 +625,30 @@ int main(int argc, char **argv)
 			}
 			inject(&b, b.packets / 10, id != C_GEN, cfg_name[id]); /* warm-up */
 			x = inject(&b, b.packets, id != C_GEN, cfg_name[id]);
-			if (x > 0)
-				v[id][nv[id]++] = x;
+			v[id][r] = x;
 			cfg_down(&b, id);
 		}
 	}
 	for (int i = 0; i < C_MAX; i++) {
-		med[i] = nv[i] ? median(v[i], nv[i]) : -1;
+		double ok[MAX_RUNS];
+		int k = 0;
+
+		for (int r = 0; r < rounds; r++)
+			if (v[i][r] > 0)
+				ok[k++] = v[i][r];
+		med[i] = k ? median(ok, k) : -1;
 		printf("bench pps_%s %.0f pps\n", cfg_name[i], med[i]);
 	}
-	printf("bench nat_xdp_pass_vs_iptables %.2f ratio\n", med[C_EGPASS] / med[C_IPT]);
-	printf("bench nat_xdp_pass_vs_forward %.2f ratio\n", med[C_EGPASS] / med[C_FWD]);
-	printf("bench nat_xdp_redirect_vs_iptables %.2f ratio\n", med[C_EGREDIR] / med[C_IPT]);
-	printf("bench nat_xdp_pass_vs_nftables %.2f ratio\n", med[C_EGPASS] / med[C_NFT]);
-	printf("bench tunnel_snat_pass_vs_forward %.2f ratio\n", med[C_EGTUN] / med[C_FWD]);
+	/* Ratios: the median of each round's ratio (the host drifts between rounds, far less
+	 * within one), so both figures of a ratio come from the same minute. */
+	printf("bench nat_xdp_pass_vs_iptables %.2f ratio\n", ratio(v, C_EGPASS, C_IPT, rounds));
+	printf("bench nat_xdp_pass_vs_forward %.2f ratio\n", ratio(v, C_EGPASS, C_FWD, rounds));
+	printf("bench nat_xdp_redirect_vs_iptables %.2f ratio\n",
+	       ratio(v, C_EGREDIR, C_IPT, rounds));
+	printf("bench nat_xdp_pass_vs_nftables %.2f ratio\n", ratio(v, C_EGPASS, C_NFT, rounds));
+	printf("bench tunnel_snat_pass_vs_forward %.2f ratio\n", ratio(v, C_EGTUN, C_FWD, rounds));
 	fflush(stdout);
-	err = run_newconn(&b, 3);
+	err = only ? 0 : run_newconn(&b, 3);
 	if (err)
 		fprintf(stderr, "pps_bench: new connections: %s\n", strerror(-err));
 	enter(b.ns_rcv);

@@ -5,7 +5,7 @@
 # program (xdp_eg_ingress, or the first XDP program) attaches to a veth in native (driver) mode,
 # the tc program (tc_eg_ingress, or the first sched_cls program) attaches to clsact ingress with
 # direct action, and pings cross both: each program's run count (kernel.bpf_stats_enabled) rises
-# by at least the number of packets received.
+# by at least the number of packets received. Then the round-2 datapath BPF tests run on it.
 . "$(dirname "$0")/../lib.sh"
 
 OBJ=$OUTPUT/espgate.bpf.o
@@ -23,6 +23,12 @@ vm_on_exit "cd /sys/fs/bpf && ls | comm -13 $VM_WORK/bpffs.before - | xargs -r r
 sysctl -qw kernel.bpf_stats_enabled=1
 vm_step "bpftool prog loadall $OBJ"
 vm_check "all programs load" bpftool prog loadall "$OBJ" "$PIN"
+
+echo "kernel $(uname -r)"
+# every program of the object, by name: none may be missing from what loadall pinned
+for name in xdp_eg_ingress tc_eg_ingress tc_eg_nat; do
+	vm_check "$name loaded by the verifier of $(uname -r)" [ -e "$PIN/$name" ]
+done
 
 xdp=
 tc=
@@ -66,3 +72,11 @@ vm_check "tc ran for every received packet" [ $((tc1 - tc0)) -ge $N ]
 vm_step "detach"
 vm_check "XDP detach" vm_nsx $B bpftool net detach xdpdrv dev v20b
 vm_check "veth still carries traffic" vm_ping $A 192.0.2.21 192.0.2.22 1
+
+# The round-2 datapath table (remote-netmap, ICMP errors with exact bytes, cpumap steering by
+# SPI with live frames) through the real skeleton on this kernel: behaviour, not only loading.
+t2=$OUTPUT/tests/bpf/test_datapath2
+if [ -x "$t2" ]; then
+	vm_step "$t2 on $(uname -r)"
+	vm_check "test_datapath2 passes on $(uname -r)" "$t2"
+fi
