@@ -748,6 +748,22 @@ static void ike_rekey_response(struct ike_sa *sa, const struct ike_msg *m,
 	uint16_t err_n = msg_error_notify(m);
 	char why[IKE_REASON_MAX / 2];
 
+	peer_new = sa->ike_collision_id ? sa_by_id(sa->eng, sa->ike_collision_id) : NULL;
+	if (err_n && peer_new) {
+		/*
+		 * §2.8.1: the peer's rekey, which we answered while ours was in flight, completed
+		 * before it saw ours, and it refuses ours (TEMPORARY_FAILURE: it is deleting this SA).
+		 * Its new SA, which got the children when we answered, is the successor.
+		 */
+		eng_log(sa->eng, IKE_LOG_INFO, "ike sa %u: rekey collision: peer's rekey completed",
+			sa->id);
+		sa->ike_collision_id = 0;
+		sa->replaced_by = peer_new->id;
+		sa->rekey_ms = 0;
+		sa->state = SA_REKEYED;
+		sa->delete_ms = sa->eng->now + sa->eng->cfg.delete_ms * 4;
+		return;
+	}
 	if (err_n) {
 		struct ike_pld_notify n;
 
@@ -797,7 +813,6 @@ static void ike_rekey_response(struct ike_sa *sa, const struct ike_msg *m,
 	if (!nsa)
 		goto bad;
 	sa_established(nsa);
-	peer_new = sa->ike_collision_id ? sa_by_id(sa->eng, sa->ike_collision_id) : NULL;
 	sa->replaced_by = nsa->id;
 	sa->rekey_ms = 0;
 	if (peer_new && nonce_cmp(nsa->min_nonce, nsa->min_nonce_len, peer_new->min_nonce,

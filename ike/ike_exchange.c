@@ -1355,7 +1355,14 @@ static void info_request(struct ike_sa *sa, const struct ike_msg *m)
 			 "peer could not authenticate us (AUTHENTICATION_FAILED)");
 		sa_down(sa, IKE_R_AUTH_FAILED, "peer sent AUTHENTICATION_FAILED");
 	} else if (del_ike) {
-		/* after a rekey the children moved already: this reports IKE_DOWN(REKEYED) */
+		/*
+		 * After a rekey the children moved already: this reports IKE_DOWN(REKEYED). So
+		 * does a collision whose answer to our own rekey has not come yet: the peer's rekey,
+		 * which we answered, completed first (§2.8.1) and its new SA has the children.
+		 */
+		if (!sa->replaced_by && sa->ike_collision_id &&
+		    sa_by_id(sa->eng, sa->ike_collision_id))
+			sa->replaced_by = sa->ike_collision_id;
 		sa_down(sa, IKE_R_PEER_DELETE, "peer deleted the IKE SA");
 	}
 }

@@ -1348,6 +1348,97 @@ static void test_ike_rekey_collision(void **state)
 	}
 }
 
+/* Delivers held datagram i alone (and drops it from the queue). */
+static void release_nth(struct net *n, struct holdq *h, unsigned int i)
+{
+	assert_true(i < h->n);
+	ike_engine_input(h->q[i].to->eng, n->now, &h->q[i].local, &h->q[i].remote, h->q[i].data,
+			 h->q[i].len);
+	memmove(&h->q[i], &h->q[i + 1], (h->n - i - 1) * sizeof(h->q[0]));
+	h->n--;
+}
+
+/* Delivers the first held datagram addressed to side to. */
+static void release_to(struct net *n, struct holdq *h, const struct side *to)
+{
+	for (unsigned int i = 0; i < h->n; i++) {
+		if (h->q[i].to == to) {
+			release_nth(n, h, i);
+			return;
+		}
+	}
+	fail_msg("nothing held for %s", to->name);
+}
+
+/*
+ * An IKE rekey collision that B's rekey wins before B ever sees A's request (seen against
+ * strongSwan in the interop tier): A answers B's rekey while its own is in flight, B completes
+ * and deletes the old IKE SA, and A's request then reaches B's old SA, which refuses it with
+ * TEMPORARY_FAILURE (§2.25). Whether A sees the DELETE (variant 0) or the TEMPORARY_FAILURE
+ * (variant 1) first, the old SA was rekeyed into B's new one, which carries the CHILD SA: A must
+ * report IKE_DOWN(REKEYED), not a peer delete, and keep the tunnel on B's SA without retrying.
+ */
+static void test_ike_rekey_collision_peer_finishes_first(void **state)
+{
+	for (int variant = 0; variant < 2; variant++) {
+		struct net n;
+		struct cfg_opts oa = opts_a(), ob = opts_b();
+		struct holdq h = { 0 };
+
+		(void)state;
+		oa.ike_life = ob.ike_life = 1000;
+		oa.margin = ob.margin = 100;
+		net_setup2(&n, &oa, &ob);
+		establish(&n, &n.a);
+		n.drop = hold_all;
+		n.ctx = &h;
+		h.hold = true;
+		run_until(&n, n.now + 900 * 1000);
+		assert_int_equal(h.n, 2); /* [A's request RA -> B, B's request RB -> A] */
+		release_to(&n, &h, &n.a); /* RB: A answers, its own RA still out */
+		pump(&n);
+		assert_int_equal(h.n, 2); /* [RA -> B, answer -> B] */
+		/* B gets the answer (RA, older, is still in flight): its rekey is done, it deletes
+		 * the old IKE SA */
+		release_nth(&n, &h, 1);
+		pump(&n);
+		assert_int_equal(h.n, 2); /* [RA -> B, DELETE(old IKE SA) -> A] */
+		if (variant == 1) {
+			release_to(&n, &h, &n.b); /* RA reaches B's leaving SA */
+			pump(&n);
+			assert_int_equal(h.n, 2); /* [DELETE -> A, TEMPORARY_FAILURE -> A] */
+			release_nth(&n, &h, 1);	  /* the TEMPORARY_FAILURE first */
+		}
+		release_to(&n, &h, &n.a); /* the DELETE */
+		pump(&n);
+		h.hold = false;
+		release(&n, &h);
+		run_until(&n, n.now + 60000);
+		assert_int_equal(count_ev(&n.a, IKE_EV_IKE_DOWN, IKE_R_PEER_DELETE), 0);
+		assert_int_equal(count_ev(&n.a, IKE_EV_IKE_DOWN, 0),
+				 count_ev(&n.a, IKE_EV_IKE_DOWN, IKE_R_REKEYED));
+		assert_int_equal(count_ev(&n.a, IKE_EV_CHILD_DELETE, 0), 0);
+		assert_int_equal(ike_engine_foreach_sa(n.a.eng, NULL, NULL), 1);
+		assert_int_equal(ike_engine_foreach_sa(n.b.eng, NULL, NULL), 1);
+		assert_int_equal(
+			count_ev(&n.a, IKE_EV_IKE_UP, 0) - count_ev(&n.a, IKE_EV_IKE_DOWN, 0), 1);
+		assert_int_equal(ksa_count(&n.a, true), 1);
+		assert_int_equal(ksa_count(&n.b, true), 1);
+		check_consistent(&n);
+		/* and the surviving IKE SA carries a CHILD rekey */
+		assert_int_equal(
+			ike_engine_expire(n.a.eng, n.now,
+					  last_ev(&n.a, IKE_EV_CHILD_INSTALL)->child_sa.spi_in,
+					  false),
+			0);
+		run_until(&n, n.now + 1000);
+		assert_int_equal(ksa_count(&n.a, true), 1);
+		assert_int_equal(ksa_count(&n.b, true), 1);
+		check_consistent(&n);
+		net_free(&n);
+	}
+}
+
 static void test_delete(void **state)
 {
 	struct net n;
@@ -2064,6 +2155,7 @@ int main(void)
 		cmocka_unit_test(test_child_rekey_collision),
 		cmocka_unit_test(test_ike_rekey),
 		cmocka_unit_test(test_ike_rekey_collision),
+		cmocka_unit_test(test_ike_rekey_collision_peer_finishes_first),
 		cmocka_unit_test(test_delete),
 		cmocka_unit_test(test_pfs_create_child),
 		cmocka_unit_test(test_dpd_under_loss),
