@@ -15,7 +15,10 @@ TEST_PKGS=(libcmocka-dev libclang-rt-14-dev cppcheck clang-tidy clang-format
 	charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
 	qemu-system-x86 busybox-static tcpdump iptables nftables ethtool xdp-tools
 	iputils-ping netcat-openbsd curl python3 python3-cryptography socat util-linux procps cpio gzip xz-utils zstd
-	kmod bsdextrautils)
+	kmod bsdextrautils
+	libnss3-tools libldns3 libevent-pthreads-2.1-7 libunbound8 libcurl3-nss)
+# The last line: what Libreswan's pluto needs to run from the tree the VM tier unpacks (its
+# package conflicts with strongSwan's, so it is never installed; tests/vm/run.sh).
 
 set_name=${1:-test}
 case "$set_name" in

@@ -73,7 +73,7 @@ eg_ctl() {
 	local d
 	d=$(eg_dir "$1")
 	shift
-	"$EG_CTL" -s "$d/ctl.sock" "$@"
+	timeout 10 "$EG_CTL" -s "$d/ctl.sock" "$@"
 }
 
 # eg_pid NAME
@@ -104,8 +104,8 @@ eg_child_count() {
 # eg_wait_up NAME TUNNEL [SECONDS]: until espgatectl status shows TUNNEL's IKE SA ESTABLISHED
 # and at least one inbound and one outbound CHILD SA.
 eg_wait_up() {
-	local i st
-	for i in $(seq 1 $((${3:-30} * 5))); do
+	local st end=$((SECONDS + ${3:-30}))
+	while [ $SECONDS -lt $end ]; do
 		st=$(eg_ctl "$1" status "$2" 2>/dev/null)
 		if echo "$st" | grep -qE "^$2 .* ESTABLISHED " &&
 			echo "$st" | grep -qE '^  +[^ ]+ +in +spi ' &&
@@ -397,4 +397,70 @@ eg_lab_sa_checks() {
 	echo "$sa_in" | grep -qE 'output-mark 0x4547[89a-f]' || vm_fail "gateway's inbound SA sets no in mark"
 	echo "$sa_in" | grep -qE 'replay-window 32 ' || vm_fail "gateway's inbound SA: replay window not 32"
 	echo "ok: gateway SAs: out mark, in output-mark, replay window 32"
+}
+
+# --- Libreswan (pluto) partners -----------------------------------------------------------------
+# Debian's libreswan conflicts with strongSwan's packages, so tests/vm/run.sh unpacks it into
+# $OUTPUT/vm-libreswan/root and pluto runs from there: its own ipsec.conf, secrets, NSS database
+# (certutil from libnss3-tools), rundir, and stderr log. pluto insists on its compiled-in
+# /usr/libexec/ipsec/addconn, so its mount namespace gets a tmpfs on /usr/libexec with the
+# unpacked ipsec directory bound there (and a private /run).
+EG_LS_ROOT=${EG_LS_ROOT:-$OUTPUT/vm-libreswan/root}
+
+eg_pluto_dir() { echo "$VM_WORK/pluto-$1"; }
+
+# eg_pluto_start NAME NS CONN-TEXT PSK-LINE: pluto NAME in NS with "config setup" + CONN-TEXT as
+# ipsec.conf and PSK-LINE as ipsec.secrets; waits for its control socket and the connections.
+eg_pluto_start() {
+	local name=$1 ns=$2 d i x=$EG_LS_ROOT/usr/libexec/ipsec
+	d=$(eg_pluto_dir "$name")
+	if ! [ -x "$x/pluto" ]; then
+		vm_skip "Libreswan not available: $(cat "$OUTPUT/vm-libreswan/missing" 2>/dev/null ||
+			echo "no $x/pluto (tests/vm/run.sh unpacks it)")"
+	fi
+	command -v certutil >/dev/null || vm_skip "certutil not installed (libnss3-tools: scripts/deps.sh test)"
+	mkdir -p "$d/nss" "$d/ipsec.d" "$d/run"
+	certutil -N -d "sql:$d/nss" --empty-password || vm_fail "pluto $name: NSS database"
+	{
+		printf 'config setup\n\tdumpdir=%s\n\tnssdir=%s\n\tipsecdir=%s\n\tsecretsfile=%s\n' \
+			"$d/run" "$d/nss" "$d/ipsec.d" "$d/ipsec.secrets"
+		printf '\tplutodebug=none\n\tlogtime=yes\n\tuniqueids=yes\n\n'
+		echo "$3"
+	} >"$d/ipsec.conf"
+	(
+		umask 077
+		echo "$4" >"$d/ipsec.secrets"
+	)
+	vm_log "$d/pluto.log"
+	ip netns exec "$ns" sh -c "mount -t tmpfs tmpfs /usr/libexec && mkdir /usr/libexec/ipsec &&
+		mount --bind $x /usr/libexec/ipsec && mount -t tmpfs tmpfs /run &&
+		exec $x/pluto --config $d/ipsec.conf --nofork --stderrlog --rundir $d/run \
+			--secretsfile $d/ipsec.secrets --ipsecdir $d/ipsec.d --nssdir $d/nss --no-dnssec" \
+		>"$d/pluto.log" 2>&1 &
+	echo $! >"$d/pid"
+	VM_PIDS+=($!)
+	for i in $(seq 1 600); do
+		[ -S "$d/run/pluto.ctl" ] && grep -q 'listening for IKE messages' "$d/pluto.log" && return 0
+		kill -0 "$(cat "$d/pid")" 2>/dev/null || vm_fail "pluto $name exited at startup"
+		sleep 0.1
+	done
+	vm_fail "pluto $name: not listening after 60 s"
+}
+
+# eg_whack NAME ARGS...: whack against pluto NAME.
+eg_whack() {
+	local d
+	d=$(eg_pluto_dir "$1")
+	shift
+	timeout 30 "$EG_LS_ROOT/usr/libexec/ipsec/whack" --ctlsocket "$d/run/pluto.ctl" "$@"
+}
+
+# eg_pluto_wait_child NAME CONN [SECONDS]: until pluto NAME shows an established Child SA of CONN.
+eg_pluto_wait_child() {
+	local i
+	for i in $(seq 1 $((${3:-30} * 5))); do
+		eg_whack "$1" --trafficstatus 2>/dev/null | grep -q "\"$2\"" && return 0
+		sleep 0.2
+	done
+	return 1
 }

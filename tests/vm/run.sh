@@ -262,6 +262,38 @@ if ! [ -f "$INITRD" ]; then
 	# older images (another module list or init) are garbage once nobody can still be booting them
 	find "$CACHE" -maxdepth 1 -name 'initramfs-*.cpio.gz' ! -name "${INITRD##*/}" -mmin +30 -delete
 fi
+
+# --- 2b. Libreswan for the partner scenarios (57-*): its package conflicts with strongSwan's, so
+# it is never installed: downloaded once per version into the cache, unpacked, and copied to
+# $OUTPUT/vm-libreswan/root (visible in the VM), or the reason written to $OUTPUT/vm-libreswan/missing.
+fetch_libreswan() {
+	local ver dir=$CACHE/libreswan dst=$OUTPUT/vm-libreswan tmp deb
+	ver=$(apt-cache policy libreswan 2>/dev/null | awk '$1 == "Candidate:" { print $2 }')
+	rm -rf "$dst"
+	mkdir -p "$dst"
+	if [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
+		echo "apt knows no libreswan package" >"$dst/missing"
+		return 0
+	fi
+	if ! [ -f "$dir/$ver/.complete" ]; then
+		say "downloading libreswan $ver (unpacked, never installed) into $CACHE" >&2
+		rm -rf "$dir"
+		tmp=$dir/$ver
+		mkdir -p "$tmp"
+		if (cd "$tmp" && apt-get download libreswan >dl.log 2>&1) &&
+			deb=$(ls "$tmp"/*.deb 2>/dev/null | head -1) && [ -n "$deb" ] &&
+			dpkg-deb -x "$deb" "$tmp/root"; then
+			rm -f "$deb"
+			touch "$tmp/.complete"
+		else
+			echo "cannot download/unpack libreswan $ver: $(tail -n 1 "$tmp/dl.log" 2>/dev/null)" >"$dst/missing"
+			rm -rf "$dir"
+			return 0
+		fi
+	fi
+	cp -a "$dir/$ver/root" "$dst/root" && echo "$ver" >"$dst/version"
+}
+fetch_libreswan
 flock -u 9
 [ "$MODE" = prepare ] && {
 	say "kernel $ABI ($(cat "$KDIR/package")), initramfs $INITRD ready"
