@@ -401,18 +401,18 @@ eg_lab_sa_checks() {
 
 # --- Libreswan (pluto) partners -----------------------------------------------------------------
 # Debian's libreswan conflicts with strongSwan's packages, so tests/vm/run.sh unpacks it into
-# $OUTPUT/vm-libreswan/root and pluto runs from there: its own ipsec.conf, secrets, NSS database
+# $OUTPUT/vm-libreswan/ipsec and pluto runs from there: its own ipsec.conf, secrets, NSS database
 # (certutil from libnss3-tools), rundir, and stderr log. pluto insists on its compiled-in
 # /usr/libexec/ipsec/addconn, so its mount namespace gets a tmpfs on /usr/libexec with the
 # unpacked ipsec directory bound there (and a private /run).
-EG_LS_ROOT=${EG_LS_ROOT:-$OUTPUT/vm-libreswan/root}
+EG_LS_EXEC=${EG_LS_EXEC:-$OUTPUT/vm-libreswan/ipsec}
 
 eg_pluto_dir() { echo "$VM_WORK/pluto-$1"; }
 
 # eg_pluto_start NAME NS CONN-TEXT PSK-LINE: pluto NAME in NS with "config setup" + CONN-TEXT as
 # ipsec.conf and PSK-LINE as ipsec.secrets; waits for its control socket and the connections.
 eg_pluto_start() {
-	local name=$1 ns=$2 d i x=$EG_LS_ROOT/usr/libexec/ipsec
+	local name=$1 ns=$2 d i x=$EG_LS_EXEC
 	d=$(eg_pluto_dir "$name")
 	if ! [ -x "$x/pluto" ]; then
 		vm_skip "Libreswan not available: $(cat "$OUTPUT/vm-libreswan/missing" 2>/dev/null ||
@@ -452,7 +452,7 @@ eg_whack() {
 	local d
 	d=$(eg_pluto_dir "$1")
 	shift
-	timeout 30 "$EG_LS_ROOT/usr/libexec/ipsec/whack" --ctlsocket "$d/run/pluto.ctl" "$@"
+	timeout 30 "$EG_LS_EXEC/whack" --ctlsocket "$d/run/pluto.ctl" "$@"
 }
 
 # eg_pluto_wait_child NAME CONN [SECONDS]: until pluto NAME shows an established Child SA of CONN.

@@ -265,7 +265,7 @@ fi
 
 # --- 2b. Libreswan for the partner scenarios (57-*): its package conflicts with strongSwan's, so
 # it is never installed: downloaded once per version into the cache, unpacked, and copied to
-# $OUTPUT/vm-libreswan/root (visible in the VM), or the reason written to $OUTPUT/vm-libreswan/missing.
+# $OUTPUT/vm-libreswan/ipsec (its programs, visible in the VM), or the reason written to $OUTPUT/vm-libreswan/missing.
 fetch_libreswan() {
 	local ver dir=$CACHE/libreswan dst=$OUTPUT/vm-libreswan tmp deb
 	ver=$(apt-cache policy libreswan 2>/dev/null | awk '$1 == "Candidate:" { print $2 }')
@@ -291,7 +291,8 @@ fetch_libreswan() {
 			return 0
 		fi
 	fi
-	cp -a "$dir/$ver/root" "$dst/root" && echo "$ver" >"$dst/version"
+	# only the programs: a whole tree (etc/pam.d...) under $OUTPUT would confuse make's *.d scan
+	cp -a "$dir/$ver/root/usr/libexec/ipsec" "$dst/ipsec" && echo "$ver" >"$dst/version"
 }
 fetch_libreswan
 flock -u 9
