@@ -185,4 +185,4 @@ install: $(PROGS)
 clean:
 	rm -rf $(OUTPUT)
 
--include $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)
+-include $(shell find $(OUTPUT)/ike $(OUTPUT)/user $(OUTPUT)/tests $(OUTPUT)/bench -name '*.d' -type f 2>/dev/null)
