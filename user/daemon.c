@@ -23,6 +23,7 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "dpsync.h"
+#include "hairpin.h"
 #include "hostcfg.h"
 #include "espgate_abi.h"
 #include "ike.h"
@@ -1214,6 +1215,11 @@ static int setup(struct egd *d)
 		char why[EGD_ERR_LEN];
 		unsigned int changed = 0;
 
+		/* before the host settings and the attach: both configure eg1 when it exists */
+		rc = eg_hairpin_apply(d->cfg, NULL, why, sizeof(why));
+		if (rc)
+			log_warnx("hairpin: %s (the host's own tunnel traffic is not translated)",
+				  why);
 		rc = eg_host_apply(d->cfg, false, NULL, &changed, why, sizeof(why));
 		if (rc == -EADDRINUSE) {
 			log_warnx("cannot start: %s", why);
@@ -1416,6 +1422,8 @@ int egd_detach(const struct egd_opts *opts)
 			log_warnx("detach: datapath: %s", why);
 		eg_dp_close(dp, true);
 		eg_config_free(cfg);
+		if (eg_hairpin_remove(why, sizeof(why)))
+			log_warnx("detach: %s", why);
 		rc = rc ? rc : r2;
 	}
 	return rc;
