@@ -1422,9 +1422,15 @@ int egd_detach(const struct egd_opts *opts)
 			log_warnx("detach: datapath: %s", why);
 		eg_dp_close(dp, true);
 		eg_config_free(cfg);
-		if (eg_hairpin_remove(why, sizeof(why)))
-			log_warnx("detach: %s", why);
 		rc = rc ? rc : r2;
+	}
+	if (!opts->no_datapath) {
+		char why[EGD_ERR_LEN];
+		int r3 = eg_hairpin_remove(why, sizeof(why)); /* ours only, pinned or not */
+
+		if (r3)
+			log_warnx("detach: %s", why);
+		rc = rc ? rc : r3;
 	}
 	return rc;
 }
