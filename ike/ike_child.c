@@ -433,10 +433,11 @@ void child_req_done(struct ike_sa *sa, const struct ike_msg *m, struct ike_outst
 	struct ike_secret gir = { 0 };
 	struct ike_chunk ni, nr = { 0 };
 	struct ike_ts_cfg tc;
-	struct ike_child *c;
+	struct ike_child *c, *peer_new;
 	struct ike_pld_notify n;
 	uint16_t err_n = msg_error_notify(m);
 	char why[IKE_TS_WHY_LEN];
+	bool lost;
 
 	if (!cc)
 		return;
@@ -571,26 +572,32 @@ void child_req_done(struct ike_sa *sa, const struct ike_msg *m, struct ike_outst
 	c->spi_in = o->new_spi;
 	c->spi_out = spi_get(chosen.spi);
 	nonce_min(&ni, &nr, c->min_nonce, &c->min_nonce_len);
+	peer_new = old && old->collision_id ? child_find(sa, old->collision_id) : NULL;
+	/* §2.8.1: ours holds the lowest nonce: it is redundant */
+	lost = peer_new && nonce_cmp(c->min_nonce, c->min_nonce_len, peer_new->min_nonce,
+				     peer_new->min_nonce_len) < 0;
 	if (ike_kdf_child_keys(sa->suite.prf, &c->esp, ike_secret_chunk(&sa->keys.sk_d),
 			       ike_secret_chunk(&gir), ni, nr, &keys) ||
-	    child_install(sa, c, &keys, true, false, old)) {
+	    child_install(sa, c, &keys, true, lost, old)) {
 		child_remove(sa, c, IKE_R_INTERNAL);
 		rekey_failed(sa, old, 30000);
 		sa_error(sa, IKE_R_INTERNAL, 0, cc->name, "CHILD SA key derivation failed");
 		goto out;
 	}
+	if (lost) {
+		/* a redundant SA never carries traffic: only its inbound half is installed (the
+		 * peer may still send on it until our DELETE), its outbound never */
+		ev_free(c->pending_out);
+		c->pending_out = NULL;
+		c->switch_ms = 0;
+	}
 	if (old) {
-		struct ike_child *peer_new =
-			old->collision_id ? child_find(sa, old->collision_id) : NULL;
-
 		c->replaces_id = old->id;
 		old->state = CHILD_REKEYED;
 		old->superseded = true;
 		old->rekey_ms = 0;
-		if (peer_new && nonce_cmp(c->min_nonce, c->min_nonce_len, peer_new->min_nonce,
-					  peer_new->min_nonce_len) < 0) {
-			/* §2.8.1: ours holds the lowest nonce: it is redundant; the peer deletes
-			 * the old SA, we delete ours */
+		if (lost) {
+			/* the peer deletes the old SA, we delete ours */
 			eng_log(sa->eng, IKE_LOG_INFO, "child %u: rekey collision lost", c->id);
 			c->state = CHILD_REKEYED;
 			c->superseded = true;

@@ -1210,6 +1210,19 @@ static void release(struct net *n, struct holdq *h)
 				 h->q[i].data, h->q[i].len);
 }
 
+/* Outbound SAs side s installed (INSTALL or SWITCH_OUT) from its event index from on. */
+static unsigned int count_out_installs(const struct side *s, unsigned int from)
+{
+	unsigned int c = 0;
+
+	for (unsigned int i = from; i < s->n_ev; i++)
+		if ((s->ev[i]->type == IKE_EV_CHILD_INSTALL ||
+		     s->ev[i]->type == IKE_EV_CHILD_SWITCH_OUT) &&
+		    !s->ev[i]->child_sa.inbound)
+			c++;
+	return c;
+}
+
 static void test_child_rekey_collision(void **state)
 {
 	for (uint64_t seed = 1; seed <= 6; seed++) {
@@ -1217,6 +1230,7 @@ static void test_child_rekey_collision(void **state)
 		struct cfg_opts oa = opts_a(), ob = opts_b();
 		struct holdq h = { 0 };
 		const struct ike_event *ea, *eb;
+		unsigned int na, nb;
 
 		(void)state;
 		net_setup2(&n, &oa, &ob);
@@ -1224,6 +1238,8 @@ static void test_child_rekey_collision(void **state)
 		establish(&n, &n.a);
 		ea = last_ev(&n.a, IKE_EV_CHILD_INSTALL);
 		eb = last_ev(&n.b, IKE_EV_CHILD_INSTALL);
+		na = n.a.n_ev;
+		nb = n.b.n_ev;
 		n.drop = hold_all;
 		n.ctx = &h;
 		h.hold = true;
@@ -1246,6 +1262,10 @@ static void test_child_rekey_collision(void **state)
 		check_consistent(&n);
 		/* and it is not the original one */
 		assert_null(ksa_find(&n.a, ea->child_sa.spi_in, true));
+		/* the redundant SA never carried traffic: each side installed one new outbound SA,
+		 * the survivor's (the kernel sends on the newest) */
+		assert_int_equal(count_out_installs(&n.a, na), 1);
+		assert_int_equal(count_out_installs(&n.b, nb), 1);
 		net_free(&n);
 	}
 }
