@@ -153,9 +153,9 @@ int main(int argc, char **argv)
 	log_init(do_check || debug, debug ? EG_LOG_DEBUG : EG_LOG_INFO, "espgated");
 	if (do_check)
 		return check(path, secrets);
+	dopts.config_path = path; /* --detach reads it too (the interfaces to detach from) */
+	dopts.secrets_path = secrets;
 	if (do_detach)
 		return egd_detach(&dopts) ? EXIT_INVALID : EXIT_OK;
-	dopts.config_path = path;
-	dopts.secrets_path = secrets;
 	return egd_run(&dopts);
 }

@@ -272,7 +272,6 @@ static int veth_create(struct nl *nl)
 
 	ifi->ifi_family = AF_UNSPEC;
 	mnl_attr_put_strz(h, IFLA_IFNAME, EG_HAIRPIN_OUT);
-	mnl_attr_put_strz(h, IFLA_IFALIAS, EG_HAIRPIN_ALIAS);
 	info = mnl_attr_nest_start(h, IFLA_LINKINFO);
 	mnl_attr_put_strz(h, IFLA_INFO_KIND, "veth");
 	idata = mnl_attr_nest_start(h, IFLA_INFO_DATA);
@@ -281,14 +280,14 @@ static int veth_create(struct nl *nl)
 	memcpy(mnl_nlmsg_get_payload_tail(h), &pi, sizeof(pi));
 	h->nlmsg_len += MNL_ALIGN(sizeof(pi));
 	mnl_attr_put_strz(h, IFLA_IFNAME, EG_HAIRPIN_IN);
-	mnl_attr_put_strz(h, IFLA_IFALIAS, EG_HAIRPIN_ALIAS);
 	mnl_attr_nest_end(h, peer);
 	mnl_attr_nest_end(h, idata);
 	mnl_attr_nest_end(h, info);
 	return nl_talk(nl, h, NULL, NULL);
 }
 
-static int link_up(struct nl *nl, int ifindex)
+/* Brings ifindex up; with alias, also sets IFLA_IFALIAS (link creation does not take it). */
+static int link_up(struct nl *nl, int ifindex, const char *alias)
 {
 	struct nlmsghdr *h = nl_msg(nl, RTM_NEWLINK, 0);
 	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(h, sizeof(*ifi));
@@ -297,6 +296,8 @@ static int link_up(struct nl *nl, int ifindex)
 	ifi->ifi_index = ifindex;
 	ifi->ifi_flags = IFF_UP;
 	ifi->ifi_change = IFF_UP;
+	if (alias)
+		mnl_attr_put_strz(h, IFLA_IFALIAS, alias);
 	return nl_talk(nl, h, NULL, NULL);
 }
 
@@ -492,7 +493,10 @@ static int pair_ensure(struct nl *nl, int *out0, char *err, size_t errlen)
 	struct link_info li;
 	int rc;
 
+	bool created = false;
+
 	if (!i0 && !i1) {
+		created = true;
 		rc = veth_create(nl);
 		if (rc) {
 			errf(err, errlen, "creating veth %s/%s: %s", EG_HAIRPIN_OUT, EG_HAIRPIN_IN,
@@ -516,9 +520,9 @@ static int pair_ensure(struct nl *nl, int *out0, char *err, size_t errlen)
 	if (!rc)
 		rc = addr_set(nl, i1, htonl(EG_HAIRPIN_NET + 2));
 	if (!rc)
-		rc = link_up(nl, i0);
+		rc = link_up(nl, i0, created ? EG_HAIRPIN_ALIAS : NULL);
 	if (!rc)
-		rc = link_up(nl, i1);
+		rc = link_up(nl, i1, created ? EG_HAIRPIN_ALIAS : NULL);
 	if (rc) {
 		errf(err, errlen, "configuring %s/%s: %s", EG_HAIRPIN_OUT, EG_HAIRPIN_IN,
 		     strerror(-rc));

@@ -64,8 +64,9 @@ nt_in() {
 
 # nt_stat NAME: eg_stats[EG_STAT_<NAME>].packets summed over CPUs, from the pinned map; the index
 # is looked up by name in the object's BTF (enum eg_stat), so it never drifts from the header.
+# The maps are read under NT_PIN_ROOT (default /sys/fs/bpf; espgated pins under .../espgate).
 nt_stat() {
-	python3 - "$1" "${OUTPUT:-.output}/espgate.bpf.o" <<'PY'
+	python3 - "$1" "${OUTPUT:-.output}/espgate.bpf.o" "${NT_PIN_ROOT:-/sys/fs/bpf}" <<'PY'
 import json, subprocess, sys
 name, obj = "EG_STAT_" + sys.argv[1], sys.argv[2]
 btf = json.loads(subprocess.check_output(["bpftool", "-j", "btf", "dump", "file", obj]))
@@ -78,7 +79,7 @@ for t in btf["types"]:
 if idx is None:
     sys.exit("no such stat " + name)
 dump = json.loads(subprocess.check_output(
-    ["bpftool", "-j", "map", "lookup", "pinned", "/sys/fs/bpf/eg_stats", "key",
+    ["bpftool", "-j", "map", "lookup", "pinned", sys.argv[3] + "/eg_stats", "key",
      *[str(b) for b in idx.to_bytes(4, "little")]]))
 vals = dump.get("formatted", dump)["values"]
 print(sum(v["value"]["packets"] for v in vals))
