@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 # Interop tier: an SA's life with a strongSwan charon, past the first handshake.
-#   - rekeys from both sides at once (espgated: lifetime 10s, rekey_margin 4s, ike_lifetime 12s;
-#     charon: CHILD rekey_time 6s, IKE 8s), so collisions happen too, for 20 s: new SPIs keep
-#     appearing, every replaced SA is deleted, espgated never holds more than 3 SA pairs (old +
-#     its own + the peer's new one in a collision), the IKE SA (tunnel) never goes down, and at
-#     rest both sides hold exactly one IKE SA and one CHILD SA with the same SPIs; the ESP charon
-#     sends after all that decrypts with the keys of the newest SA (key agreement after rekeys);
+#   - rekeys from both sides at once (espgated: lifetime 12s, ike_lifetime 14s, rekey_margin 6s,
+#     no fuzz; charon: CHILD rekey_time 6s, IKE 8s, no jitter), so collisions happen
+#     too, for 20 s: new SPIs keep appearing, every replaced SA is deleted, espgated never holds
+#     more than 5 SAs (old pair, new pair, and in a collision the redundant SA's inbound half
+#     only), the tunnel never goes down (no IKE_DOWN other than "rekeyed"), and at rest both
+#     sides hold exactly one IKE SA and one CHILD SA with the same SPIs; the ESP charon sends
+#     after all that decrypts with the keys of the newest SA (key agreement after rekeys);
 #   - DPD (delay 2s, timeout 6s): charon killed without a word is declared dead, its SAs are
 #     dropped, and the tunnel comes back by itself once charon is restarted (dpd action restart);
 #   - delete from either side: `espgatectl down` removes the SAs on both sides; `swanctl
@@ -43,7 +44,9 @@ S
 chmod 600 "$W/secrets.yaml"
 
 # swanctl_conf IKE_REKEY CHILD_REKEY (no random jitter: rekeys at exactly these times; the hard
-# limits 4 s later, as charon would otherwise expire an SA the instant it rekeys it)
+# limits 6 s later, more than one retransmission (4 s): charon drops a response whose message ID
+# equals that of a request it is still processing, which crossing rekeys produce, and must not
+# expire the SA while it retransmits)
 swanctl_conf() {
 	cat >"$W/swanctl.conf" <<C
 connections {
@@ -54,7 +57,7 @@ connections {
 		proposals = aes256-sha256-ecp384
 		rekey_time = $1
 		rand_time = 0
-		over_time = 4s
+		over_time = 6s
 		local {
 			auth = psk
 			id = 192.0.2.2
@@ -70,7 +73,7 @@ connections {
 				esp_proposals = aes256-sha256
 				rekey_time = $2
 				rand_time = 0
-				life_time = $(($(echo "$2" | tr -dc 0-9) + 4))s
+				life_time = $(($(echo "$2" | tr -dc 0-9) + 6))s
 			}
 		}
 	}
@@ -113,12 +116,14 @@ PHASE=0
 raw() { charon_swanctl partner --list-sas --raw 2>/dev/null; }
 n_of() { raw | grep -o "state=$1" | wc -l; }
 child_installed() { raw | grep -q state=INSTALLED; }
-# at rest: one IKE SA and one CHILD SA on charon, their SPIs crossed with espgated's 2 SAs
+# at rest: one IKE SA and one installed CHILD SA on charon, their SPIs crossed with espgated's 2
 at_rest() {
 	local r in out spis
 	r=$(raw)
 	[ "$(echo "$r" | grep -o 'state=ESTABLISHED' | wc -l)" = 1 ] || return 1
 	[ "$(echo "$r" | grep -o 'state=INSTALLED' | wc -l)" = 1 ] || return 1
+	# a deleted CHILD SA lingers a few seconds in state DELETED (charon's delete_rekeyed_delay)
+	r=$(echo "$r" | grep -o 'state=INSTALLED[^}]*')
 	in=$(echo "$r" | grep -o 'spi-in=[0-9a-f]*' | cut -d= -f2)
 	out=$(echo "$r" | grep -o 'spi-out=[0-9a-f]*' | cut -d= -f2)
 	spis=$(egd_sa_spis eg | sort | tr '\n' ' ')
@@ -160,9 +165,9 @@ charon_start partner "$P" "$W/charon" || {
 swanctl_conf 8s 6s
 charon_load partner "$W/swanctl.conf"
 espgated_conf "    start: start
-    ike_lifetime: 12s
-    lifetime: 10s
-    rekey_margin: 4s
+    ike_lifetime: 14s
+    lifetime: 12s
+    rekey_margin: 6s
     rekey_fuzz: 0%"
 egd_start eg "$GW" "$EGW"
 wait_for 6 child_installed
@@ -180,7 +185,7 @@ n_coll=$(grep -c 'collision' "$LOG")
 n_eg_ike=$(grep -c 'initiating ike sa' "$LOG")
 n_by_eg=$(grep -c 'parsed CREATE_CHILD_SA request' "$CLOG")
 n_by_ch=$(grep -c 'generating CREATE_CHILD_SA request' "$CLOG")
-if [ "$n_keys" -ge 5 ] && [ "$n_ike_rk" -ge 2 ] && [ "$n_by_eg" -ge 2 ] && [ "$n_by_ch" -ge 2 ]; then
+if [ "$n_keys" -ge 4 ] && [ "$n_ike_rk" -ge 2 ] && [ "$n_by_eg" -ge 1 ] && [ "$n_by_ch" -ge 1 ]; then
 	tap_ok "rekeys both ways: $((n_keys - 1)) CHILD rekeys (new inbound SPIs), $n_ike_rk IKE rekeys in 20 s; espgated started $n_by_eg rekeys, charon $n_by_ch; $n_coll collisions resolved"
 else
 	tap_fail "rekeys happened" "CHILD SAs $n_keys, IKE rekeys $n_ike_rk, started by espgated $n_by_eg, by charon $n_by_ch"
@@ -193,15 +198,15 @@ else
 	tap_fail "rekeys both ways: tunnel stays up" "down seen $down_seen, espgated initiations $n_eg_ike, $(grep 'IKE SA down' "$LOG" | head -3)"
 fi
 m=$(max_sas "$LOG")
-if [ "$m" -le 6 ] && [ "$m" -ge 4 ]; then
-	tap_ok "rekeys both ways: espgated held at most $m SAs at once (old pair + new pairs, never more than 3 pairs)"
+if [ "$m" -le 5 ] && [ "$m" -ge 4 ]; then
+	tap_ok "rekeys both ways: espgated held at most $m SAs at once (old pair + new pair + a collision's redundant inbound SA; never a redundant outbound)"
 else
 	tap_fail "rekeys both ways: SA count bounded" "max $m SAs at once"
 fi
 if wait_for 8 at_rest; then
 	tap_ok "rekeys both ways: at rest one IKE SA, one CHILD SA, espgated's 2 SAs are charon's current SPIs ($(egd_sa_spis eg | tr '\n' ' '))"
 else
-	tap_fail "rekeys both ways: old SAs deleted on both sides" "charon $(n_of ESTABLISHED) IKE/$(n_of INSTALLED) CHILD, espgated SPIs: $(egd_sa_spis eg | tr '\n' ' '); charon: $(raw | grep -o 'spi-[a-z]*=[0-9a-f]*' | tr '\n' ' ')"
+	tap_fail "rekeys both ways: old SAs deleted on both sides" "charon $(n_of ESTABLISHED) IKE/$(n_of INSTALLED) CHILD, espgated SPIs: $(egd_sa_spis eg | tr '\n' ' '); charon: $(raw | grep -oE 'state=[A-Z]+|spi-[a-z]*=[0-9a-f]*|rekey-time=[0-9]+|life-time=[0-9]+' | tr '\n' ' ')"
 fi
 if grep -qE 'received (INVALID_SPI|CHILD_SA_NOT_FOUND|INVALID_SYNTAX|INVALID_MESSAGE_ID|NO_PROPOSAL_CHOSEN|TS_UNACCEPTABLE)' "$CLOG" ||
 	grep -q 'warning' "$LOG"; then

@@ -12,7 +12,6 @@
 #   egd_log NAME / egd_dir NAME  its log file / directory
 #   egd_sa_count NAME            number of SAs in the record dump
 #   egd_sa_spis NAME             SPIs in the record dump ("0x1234abcd"), one a line
-#   egd_child_ts NAME            "DIR LOCAL_TS === REMOTE_TS" of every CHILD SA espgatectl shows
 #   wait_for SECONDS CMD...      poll CMD (a command or function) every 0.1 s until it succeeds;
 #                                non-zero once SECONDS (one decimal allowed) have passed
 
@@ -66,11 +65,6 @@ egd_sa_spis() {
 
 egd_sa_count() {
 	egd_sa_spis "$1" | wc -l
-}
-
-# from the status table's CHILD SA lines: "  CHILD DIR spi SPI  esp ALG  LOCAL === REMOTE  N pkts"
-egd_child_ts() {
-	egd_ctl "$1" status | sed -n 's/^  [^ ]* *\(in\|out\) *spi [0-9a-f]*  esp [^ ]*\( udp-encap\)\?  \(.*\)  [0-9]* pkts.*/\1 \3/p'
 }
 
 wait_for() {
