@@ -60,6 +60,7 @@ eg_start() {
 		>>"$d/espgated.log" 2>&1 &
 	echo $! >"$d/pid"
 	VM_PIDS+=($!)
+	EG_STARTED+=("$name")
 	for i in $(seq 1 300); do
 		[ -S "$d/ctl.sock" ] && return 0
 		kill -0 "$(cat "$d/pid")" 2>/dev/null || vm_fail "espgated $name exited at startup"
@@ -152,6 +153,12 @@ eg_lab() {
 	vm_veth "$N" n0 10.1.0.1/24 "$G" eth0 10.1.0.4/24
 	vm_veth "$N" n2 192.0.2.1/24 "$P" eth0 192.0.2.2/24
 	vm_veth "$P" lan0 192.168.88.1/24 "$W" eth0 192.168.88.10/24
+	# Hosts send complete checksums, as packets arriving from a wire have them. A veth would
+	# otherwise hand the gateway CHECKSUM_PARTIAL TCP/UDP from another namespace, whose checksum
+	# field XDP cannot tell from a complete one: the datapath's RFC 1624 updates (MSS clamp, NAT)
+	# then leave a wrong checksum (seen: SYNs clamped 1460 -> 1356 arrive off by 0x68).
+	ip netns exec "$H" ethtool -K eth0 tx off >/dev/null
+	ip netns exec "$W" ethtool -K eth0 tx off >/dev/null
 	ip -n "$H" route add default via 10.1.1.1
 	ip -n "$G" route add default via 10.1.0.1
 	ip -n "$P" route add default via 192.0.2.1
@@ -463,4 +470,19 @@ eg_pluto_wait_child() {
 		sleep 0.2
 	done
 	return 1
+}
+
+# On failure, the diagnostics also hold what each espgated says about itself (status, counters,
+# live NAT flows) and the BPF programs attached in the gateway namespaces.
+EG_STARTED=()
+eval "$(declare -f vm_dump | sed '1s/^vm_dump/vm__dump_base/')"
+vm_dump() {
+	local n
+	for n in "${EG_STARTED[@]}"; do
+		echo "----- espgated $n: status, counters, nat"
+		eg_ctl "$n" status 2>&1
+		eg_ctl "$n" counters 2>&1
+		eg_ctl "$n" nat 2>&1 | head -n 20
+	done
+	vm__dump_base
 }
