@@ -9,8 +9,8 @@
  * the outside) and the eg1 hairpin end; accept_local on eg1 only (the gateway's own packets come
  * back in there with a local source). It also refuses a configuration whose SNAT, pool or
  * masquerade addresses are assigned to the host (a forwarded packet rewritten to a local source
- * is dropped as a martian). The eg0/eg1 veth and its routes are not created here yet (see
- * docs/DESIGN.md, "The gateway's own traffic").
+ * is dropped as a martian). The eg0/eg1 veth and its routes are hairpin.c's (call
+ * eg_hairpin_apply() first, so that eg1 exists when this runs).
  */
 #ifndef EG_HOSTCFG_H
 #define EG_HOSTCFG_H
