@@ -177,7 +177,9 @@ static int nl_open(struct nl *nl)
 		if (nl->s)
 			mnl_socket_close(nl->s);
 		free(nl->buf);
-		return rc;
+		nl->s = NULL;
+		nl->buf = NULL;
+		return rc < 0 ? rc : -EIO;
 	}
 	nl->portid = mnl_socket_get_portid(nl->s);
 	nl->seq = (uint32_t)time(NULL);
