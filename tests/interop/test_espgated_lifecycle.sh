@@ -276,3 +276,4 @@ else
 	tap_fail "swanctl --terminate --ike" "$(egd_ctl eg status partner); SAs $(egd_sa_count eg)"
 fi
 egd_stop eg
+tap_done
