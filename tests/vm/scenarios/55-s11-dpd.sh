@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # S11 (seed 000), dead peer detection: espgated (dpd delay 2 s, timeout 6 s, action restart)
 # with a tunnel to strongSwan and real kernel SAs. The partner's charon is killed (SIGKILL: no
-# DELETE, a vanished router). Asserts: espgate declares the peer dead within the DPD timeout
-# (espgatectl status says so in words, the log has it) and removes its SAs; traffic of the dead
-# tunnel is dropped, never sent in clear; when the partner comes back (a rebooted router: no SAs,
-# charon restarted, not initiating), espgate's restart re-establishes the tunnel by itself and
-# HTTP works again through new SAs.
+# DELETE) and its link goes down (a router powered off). Asserts: espgate declares the peer dead
+# within the DPD timeout (espgatectl status says so in words, the log has it) and removes its
+# SAs; traffic of the dead tunnel is dropped, never sent in clear; when the partner comes back (a
+# rebooted router: no SAs, charon restarted, not initiating), espgate's restart re-establishes
+# the tunnel by itself and HTTP works again through new SAs.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-espgate.sh"
 
@@ -28,8 +28,9 @@ body=$(eg_curl "$H" http://192.168.88.10/index.html) || vm_fail "curl through th
 vm_expect_eq "page through the tunnel" partner-lan-page "$body"
 spi0=$(vm_xfrm_spis "$G" 192.0.2.2)
 
-vm_step "the partner vanishes (charon SIGKILLed)"
+vm_step "the partner vanishes (charon SIGKILLed, its link down: a router powered off)"
 kill -KILL "$(cat "$(vm_charon_dir partner)/pid")"
+ip -n "$P" link set eth0 down
 t0=$(vm_up)
 dead=
 for i in $(seq 1 150); do
@@ -63,6 +64,10 @@ ip -n "$P" xfrm state flush
 ip -n "$P" xfrm policy flush
 rm -f "$(vm_charon_dir partner)/charon.vici"
 vm_charon_start partner "$P" "$VM_WORK/partner.conf"
+# the link comes up once the router is configured (charon answering IKE before its connection
+# is loaded would refuse espgate with NO_PROPOSAL_CHOSEN, which ends espgate's restart attempts)
+ip -n "$P" link set eth0 up
+ip -n "$P" route replace default via 192.0.2.1
 vm_check "espgate re-established the tunnel by itself" eg_wait_up gw partner 60
 vm_check "partner: CHILD_SA lan installed" vm_wait_child partner lan 30
 eg_ctl gw status partner
