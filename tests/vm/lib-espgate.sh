@@ -56,7 +56,10 @@ eg_start() {
 	rm -f "$d/ctl.sock"
 	vm_log "$d/espgated.log"
 	echo "=== [$(vm_up)s] espgated ${dp[*]} $*" >>"$d/espgated.log"
-	ip netns exec "$ns" "$EG_D" -d -c "$conf" --ctl "$d/ctl.sock" "${dp[@]}" "$@" \
+	# nsenter, not `ip netns exec`: the latter gives espgated a private /sys, and the BPF pins
+	# it makes there would die with it (a restarted espgated must find them: S12). Called
+	# directly, not through vm_nsx, so that $! is espgated itself (nsenter execs it).
+	nsenter --net="/run/netns/$ns" "$EG_D" -d -c "$conf" --ctl "$d/ctl.sock" "${dp[@]}" "$@" \
 		>>"$d/espgated.log" 2>&1 &
 	echo $! >"$d/pid"
 	VM_PIDS+=($!)
