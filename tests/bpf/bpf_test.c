@@ -372,6 +372,34 @@ void bt_run(struct bt *t, int prog_fd, bool is_xdp, const struct bt_case *c)
 	bt_ok(t, true, c->name, NULL);
 }
 
+void bt_xdp(struct bt *t, int fd, const char *name, struct pkt in, int ret, const struct pkt *out,
+	    int stat, uint32_t meta)
+{
+	const struct bt_case c = { .name = name,
+				   .in = &in,
+				   .want_ret = ret,
+				   .want_out = out,
+				   .want_stat = stat,
+				   .want_mark = -1,
+				   .want_meta = meta };
+
+	bt_run(t, fd, true, &c);
+}
+
+void bt_tc(struct bt *t, int fd, const char *name, struct pkt in, uint32_t mark, int ret,
+	   const struct pkt *out, int stat, int want_mark)
+{
+	const struct bt_case c = { .name = name,
+				   .in = &in,
+				   .want_ret = ret,
+				   .want_out = out,
+				   .want_stat = stat,
+				   .mark_in = mark,
+				   .want_mark = want_mark };
+
+	bt_run(t, fd, false, &c);
+}
+
 int bt_done(struct bt *t)
 {
 	printf("1..%d\n", t->n);

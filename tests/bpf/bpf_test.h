@@ -70,6 +70,12 @@ uint64_t bt_stat(struct bt *t, int stat);
 /* Runs one case against prog_fd (XDP if is_xdp, else tc) and prints one TAP line. */
 void bt_run(struct bt *t, int prog_fd, bool is_xdp, const struct bt_case *c);
 void bt_ok(struct bt *t, bool ok, const char *name, const char *why);
+/* Shorthands for the tables: one XDP case (meta: expected metadata mark, 0 = none) and one tc
+ * case (mark: skb->mark on input; want_mark -1 = don't care). out NULL: output == input. */
+void bt_xdp(struct bt *t, int fd, const char *name, struct pkt in, int ret, const struct pkt *out,
+	    int stat, uint32_t meta);
+void bt_tc(struct bt *t, int fd, const char *name, struct pkt in, uint32_t mark, int ret,
+	   const struct pkt *out, int stat, int want_mark);
 int bt_done(struct bt *t);
 
 #endif /* EG_TESTS_BPF_TEST_H */

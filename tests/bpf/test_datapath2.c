@@ -221,33 +221,10 @@ static struct pkt icmp_err(uint32_t src, uint32_t dst, uint8_t type, uint8_t cod
 	return p;
 }
 
-static void X(const char *name, struct pkt in, int ret, const struct pkt *out, int stat,
-	      uint32_t meta)
-{
-	const struct bt_case c = { .name = name,
-				   .in = &in,
-				   .want_ret = ret,
-				   .want_out = out,
-				   .want_stat = stat,
-				   .want_mark = -1,
-				   .want_meta = meta };
+/* table shorthands bound to this file's runner and XDP program (bpf_test.h) */
+#define X(...) bt_xdp(&t, xdp_fd, __VA_ARGS__)
 
-	bt_run(&t, xdp_fd, true, &c);
-}
-
-static void T(int fd, const char *name, struct pkt in, uint32_t mark, int ret,
-	      const struct pkt *out, int stat, int want_mark)
-{
-	const struct bt_case c = { .name = name,
-				   .in = &in,
-				   .want_ret = ret,
-				   .want_out = out,
-				   .want_stat = stat,
-				   .mark_in = mark,
-				   .want_mark = want_mark };
-
-	bt_run(&t, fd, false, &c);
-}
+#define T(...) bt_tc(&t, __VA_ARGS__)
 
 static void remote_netmap(void)
 {

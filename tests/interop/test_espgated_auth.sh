@@ -22,17 +22,12 @@ if [ ! -x /usr/sbin/charon-systemd ] || ! command -v swanctl >/dev/null; then
 	tap_done
 	exit
 fi
-W=$(mktemp -d /tmp/eg-auth.XXXXXX)
-nt_on_exit "rm -rf $W"
-
-nt_ns GW gw
-nt_ns P partner
-nt_veth "$GW" eth0 "$P" eth0
-ip -n "$GW" addr add 192.0.2.1/24 dev eth0
-ip -n "$P" addr add 192.0.2.2/24 dev eth0
-ip -n "$P" addr add 192.168.88.1/32 dev lo
-
 PSK="interop-psk-0123456789abcdef"
+egd_pair_lab auth "$PSK" || { # each case rewrites secrets.yaml with its own key
+	tap_fail "lab setup"
+	tap_done
+	exit
+}
 charon_start partner "$P" "$W/charon" || {
 	tap_fail "charon starts"
 	tap_done

@@ -26,22 +26,12 @@ if [ ! -x /usr/sbin/charon-systemd ] || ! command -v swanctl >/dev/null; then
 	tap_done
 	exit
 fi
-W=$(mktemp -d /tmp/eg-life.XXXXXX)
-nt_on_exit "rm -rf $W"
-
-nt_ns GW gw
-nt_ns P partner
-nt_veth "$GW" eth0 "$P" eth0
-ip -n "$GW" addr add 192.0.2.1/24 dev eth0
-ip -n "$P" addr add 192.0.2.2/24 dev eth0
-ip -n "$P" addr add 192.168.88.1/32 dev lo
-
 PSK="lifecycle-psk-0123456789abcdef"
-cat >"$W/secrets.yaml" <<S
-psk:
-  partner: "$PSK"
-S
-chmod 600 "$W/secrets.yaml"
+egd_pair_lab life "$PSK" || {
+	tap_fail "lab setup"
+	tap_done
+	exit
+}
 
 # swanctl_conf IKE_REKEY CHILD_REKEY (no random jitter: rekeys at exactly these times; the hard
 # limits 6 s later, more than one retransmission (4 s): charon drops a response whose message ID

@@ -14,6 +14,7 @@ source tests/lib/netns.sh
 source tests/lib/charon.sh
 OUTPUT=${OUTPUT:-.output}
 ESPGATED=$PWD/$OUTPUT/espgated
+source tests/lib/espgated.sh
 
 if [ ! -x /usr/sbin/charon-systemd ] || ! command -v swanctl >/dev/null; then
 	tap_skip "IKE rekeys vs strongSwan" "charon-systemd/swanctl not installed (scripts/deps.sh test)"
@@ -25,22 +26,12 @@ if [ ! -x "$ESPGATED" ]; then
 	tap_done
 	exit
 fi
-W=$(mktemp -d /tmp/eg-rekey.XXXXXX)
-nt_on_exit "rm -rf $W"
-
-nt_ns GW gw
-nt_ns P partner
-nt_veth "$GW" eth0 "$P" eth0
-ip -n "$GW" addr add 192.0.2.1/24 dev eth0
-ip -n "$P" addr add 192.0.2.2/24 dev eth0
-ip -n "$P" addr add 192.168.88.1/32 dev lo
-
 PSK="rekey-psk-0123456789abcdef"
-cat >"$W/secrets.yaml" <<S
-psk:
-  partner: "$PSK"
-S
-chmod 600 "$W/secrets.yaml"
+egd_pair_lab rekey "$PSK" || {
+	tap_fail "lab setup"
+	tap_done
+	exit
+}
 
 charon_start partner "$P" "$W/charon" || {
 	tap_fail "charon starts"

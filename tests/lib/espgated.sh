@@ -80,3 +80,18 @@ wait_for() {
 		sleep 0.1
 	done
 }
+
+# egd_pair_lab NAME PSK: the common two-host rig of the interop tests. Sets W (a scratch dir
+# removed at exit), GW (espgated's namespace, eth0 192.0.2.1) and P (the partner's, eth0
+# 192.0.2.2, LAN address 192.168.88.1 on lo: kernel-libipsec routes from inside its selector),
+# writes W/secrets.yaml (mode 600) with the key "partner" = PSK. Non-zero if setup failed.
+egd_pair_lab() {
+	W=$(mktemp -d "/tmp/eg-$1.XXXXXX") || return 1
+	nt_on_exit "rm -rf $W"
+	nt_ns GW gw && nt_ns P partner && nt_veth "$GW" eth0 "$P" eth0 || return 1
+	ip -n "$GW" addr add 192.0.2.1/24 dev eth0
+	ip -n "$P" addr add 192.0.2.2/24 dev eth0
+	ip -n "$P" addr add 192.168.88.1/32 dev lo
+	printf 'psk:\n  partner: "%s"\n' "$2" >"$W/secrets.yaml"
+	chmod 600 "$W/secrets.yaml"
+}
