@@ -584,39 +584,22 @@ static int route_src(const struct ike_addr *remote, struct ike_addr *local)
 {
 	struct ikesock_addr r, l;
 	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
+	socklen_t sl;
 	int fd, rc = 0;
 
 	sock_addr_from_ike(remote, &r);
+	if (!r.port)
+		r.port = 500;
 	fd = socket(remote->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	memset(&ss, 0, sizeof(ss));
-	if (remote->family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(r.port ? r.port : 500);
-		sin->sin_addr = r.v4;
-		sl = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(r.port ? r.port : 500);
-		sin6->sin6_addr = r.v6;
-		sl = sizeof(*sin6);
-	}
+	sl = ikesock_to_sockaddr(&r, &ss);
 	if (connect(fd, (struct sockaddr *)&ss, sl) ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sl)) {
 		rc = -errno;
 	} else {
-		memset(&l, 0, sizeof(l));
-		l.family = remote->family;
-		if (remote->family == AF_INET)
-			l.v4 = ((struct sockaddr_in *)&ss)->sin_addr;
-		else
-			l.v6 = ((struct sockaddr_in6 *)&ss)->sin6_addr;
+		ikesock_from_sockaddr(&ss, &l);
+		l.port = 0;
 		ike_addr_from_sock(&l, local);
 	}
 	close(fd);

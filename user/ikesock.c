@@ -22,7 +22,7 @@
 #define SOL_UDP 17
 #endif
 
-static socklen_t sa_from_addr(const struct ikesock_addr *a, struct sockaddr_storage *ss)
+socklen_t ikesock_to_sockaddr(const struct ikesock_addr *a, struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
 	if (a->family == AF_INET) {
@@ -41,7 +41,7 @@ static socklen_t sa_from_addr(const struct ikesock_addr *a, struct sockaddr_stor
 	return sizeof(*sin6);
 }
 
-static void addr_from_sa(const struct sockaddr_storage *ss, struct ikesock_addr *a)
+void ikesock_from_sockaddr(const struct sockaddr_storage *ss, struct ikesock_addr *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->family = ss->ss_family;
@@ -68,7 +68,7 @@ static int bound_port(int fd, uint16_t *port)
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl))
 		return -errno;
-	addr_from_sa(&ss, &a);
+	ikesock_from_sockaddr(&ss, &a);
 	*port = a.port;
 	return 0;
 }
@@ -98,7 +98,7 @@ static int open_one(int family, const struct ikesock_addr *bind_addr, uint16_t p
 		any = *bind_addr;
 		any.port = port;
 	}
-	sl = sa_from_addr(&any, &ss);
+	sl = ikesock_to_sockaddr(&any, &ss);
 	if (bind(fd, (struct sockaddr *)&ss, sl))
 		goto err_close;
 	return fd;
@@ -187,7 +187,7 @@ ssize_t ikesock_recv(const struct ikesock *s, int fd, uint8_t *buf, size_t len,
 		return -errno;
 	if (mh.msg_flags & MSG_TRUNC)
 		return -EMSGSIZE;
-	addr_from_sa(&from, remote);
+	ikesock_from_sockaddr(&from, remote);
 	memset(local, 0, sizeof(*local));
 	local->family = s->family;
 	local->port = is4500 ? s->port4500 : s->port500;
@@ -244,7 +244,7 @@ int ikesock_send(const struct ikesock *s, const struct ikesock_addr *local,
 	iov[niov].iov_base = (void *)(uintptr_t)msg;
 	iov[niov++].iov_len = len;
 	mh.msg_name = &to;
-	mh.msg_namelen = sa_from_addr(remote, &to);
+	mh.msg_namelen = ikesock_to_sockaddr(remote, &to);
 	mh.msg_iov = iov;
 	mh.msg_iovlen = niov;
 	if (local) {
@@ -284,7 +284,7 @@ int ikesock_keepalive(const struct ikesock *s, const struct ikesock_addr *remote
 
 	if (remote->family != s->family)
 		return -EAFNOSUPPORT;
-	tl = sa_from_addr(remote, &to);
+	tl = ikesock_to_sockaddr(remote, &to);
 	if (sendto(s->fd4500, &ka, 1, MSG_DONTWAIT, (struct sockaddr *)&to, tl) < 0)
 		return -errno;
 	return 0;

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 enum ikesock_limits {
 	IKESOCK_NON_ESP_MARKER = 4, /* bytes of zeros in front of IKE on port 4500 */
@@ -69,6 +70,10 @@ int ikesock_send(const struct ikesock *s, const struct ikesock_addr *local,
 
 /* Sends a NAT-T keepalive (one 0xff byte, RFC 3948 §2.3) from the 4500 socket to remote. */
 int ikesock_keepalive(const struct ikesock *s, const struct ikesock_addr *remote);
+
+/* Conversions to and from socket addresses (the length is returned / taken). */
+socklen_t ikesock_to_sockaddr(const struct ikesock_addr *a, struct sockaddr_storage *ss);
+void ikesock_from_sockaddr(const struct sockaddr_storage *ss, struct ikesock_addr *a);
 
 /* Formats "192.0.2.1:500" / "[2001:db8::1]:4500" into buf (at least 56 bytes). */
 const char *ikesock_addr_str(const struct ikesock_addr *a, char *buf, size_t len);

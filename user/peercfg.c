@@ -225,7 +225,7 @@ static int build_peer(const struct eg_config_file *cfg, const struct eg_tunnel *
 		if (!pc->local.family) {
 			errf(err, errlen,
 			     "tunnel %s: local id is derived from the local address, but none is "
-			     "configured: set local_addr or local_id",
+			     "configured: set local_address or local_id",
 			     t->name);
 			return -EINVAL;
 		}
