@@ -53,6 +53,7 @@ struct egd_sa {
 	uint16_t encr, encr_bits, integ;
 	bool esn, encap;
 	struct ike_ts_list ts_local, ts_remote;
+	struct ike_addr outer_src, outer_dst; /* this direction's outer addresses */
 };
 
 struct egd_tunnel {
@@ -90,6 +91,9 @@ struct egd {
 	size_t n_stale;
 	uint64_t next_keepalive_ms;
 };
+
+static int policies_sync(struct egd *d);
+static bool peer_unknown(const struct egd *d, const char *name);
 
 static uint64_t now_ms(void)
 {
@@ -312,6 +316,8 @@ static void sa_install(struct egd *d, const struct ike_event *ev)
 		rec->encap = c->encap;
 		rec->ts_local = c->ts_local;
 		rec->ts_remote = c->ts_remote;
+		rec->outer_src = c->src;
+		rec->outer_dst = c->dst;
 	}
 	log_info("tunnel %s child %s: installed %s SA 0x%08x (reqid 0x%x)", ev->peer, ev->child,
 		 c->inbound ? "inbound" : "outbound", c->spi, c->reqid);
@@ -324,6 +330,9 @@ static void sa_install(struct egd *d, const struct ike_event *ev)
 				  ev->child, c->spi, strerror(-rc));
 	}
 	xfrm_sa_clear(&sa);
+	/* a peer that connected from an address we could not know: its policies come now */
+	if (c->inbound && peer_unknown(d, ev->peer))
+		policies_sync(d);
 	record_dump(d);
 }
 
@@ -423,6 +432,8 @@ static void handle_event(struct egd *d, const struct ike_event *ev)
 					 ev->child_sa.spi_in);
 		sa_delete_spi(d, ev->child_sa.spi_in, true);
 		sa_delete_spi(d, ev->child_sa.spi_out, false);
+		if (peer_unknown(d, ev->peer)) /* its last SA gone: back to the fallbacks only */
+			policies_sync(d);
 		break;
 	case IKE_EV_ERROR:
 		log_warnx("tunnel %s%s%s: %s: %s", ev->peer, ev->child[0] ? " child " : "",
@@ -638,11 +649,130 @@ static int stale_cb(const struct xfrm_pol *p, void *arg)
 	return 0;
 }
 
+static int set_reserve(struct pol_set *set)
+{
+	struct xfrm_pol *np;
+
+	if (set->cap - set->n >= 2 * EG_IPSEC_MAX_POLICIES)
+		return 0;
+	np = realloc(set->p, (set->cap + 2 * EG_IPSEC_MAX_POLICIES) * sizeof(*np));
+	if (!np)
+		return -ENOMEM;
+	set->p = np;
+	set->cap += 2 * EG_IPSEC_MAX_POLICIES;
+	return 0;
+}
+
+/* The newest inbound SA we installed for child id, or NULL. */
+static const struct egd_sa *child_newest_in(const struct egd *d, uint32_t id)
+{
+	const struct egd_sa *best = NULL;
+
+	for (size_t i = 0; i < d->n_sas; i++) {
+		const struct egd_sa *s = &d->sas[i];
+
+		if (s->used && s->inbound && s->child_id == id &&
+		    (!best || s->installed_ms >= best->installed_ms))
+			best = s;
+	}
+	return best;
+}
+
+/* Negotiated selectors as config selectors (one per prefix of each range). -E2BIG past
+ * EG_CFG_MAX_SELECTORS. */
+static int ts_to_selectors(const struct ike_ts_list *l, struct eg_selector *out, uint8_t *n)
+{
+	*n = 0;
+	for (unsigned int i = 0; i < l->n; i++) {
+		const struct ike_ts *ts = &l->ts[i];
+		struct ike_prefix pf[64];
+		unsigned int np;
+
+		if (ike_ts_to_prefixes(ts, pf, 64, &np))
+			return -E2BIG;
+		for (unsigned int k = 0; k < np; k++) {
+			struct eg_selector *e;
+
+			if (*n >= EG_CFG_MAX_SELECTORS)
+				return -E2BIG;
+			e = &out[(*n)++];
+			memset(e, 0, sizeof(*e));
+			e->net.af = pf[k].family;
+			e->net.len = pf[k].plen;
+			memcpy(e->net.addr, pf[k].addr, sizeof(e->net.addr));
+			e->proto = ts->proto;
+			e->port_lo = ts->port_lo;
+			e->port_hi = ts->port_hi;
+		}
+	}
+	return 0;
+}
+
+/* Is tunnel name one whose peer address is unknown until it connects (peer: any)? */
+static bool peer_unknown(const struct egd *d, const char *name)
+{
+	for (unsigned int i = 0; i < d->ps.n_peers; i++)
+		if (!strcmp(d->ps.peers[i].name, name))
+			return !d->ps.peers[i].remote.family;
+	return false;
+}
+
+/*
+ * The policies of one child of a tunnel whose peer address is unknown (peer: any, responder
+ * only), appended to set. Always the unmarked block fallbacks of its configured selectors, so its
+ * traffic is never sent in clear; once an inbound SA of it is installed, also its out/in/fwd
+ * policies for the selectors negotiated with that SA and the address the peer connected from
+ * (the newest SA's: one peer per child at a time). *armed says whether allow policies were added.
+ */
+static int responder_child_policies(struct egd *d, const struct eg_tunnel *t,
+				    const struct eg_cfg_child *ch, uint32_t id, unsigned int order,
+				    struct pol_set *set, unsigned int *used, bool *armed)
+{
+	const struct egd_sa *sa = child_newest_in(d, id);
+	struct ike_addr any = { .family = ch->n_local ? ch->local[0].net.af : AF_INET };
+	struct eg_cfg_child neg;
+	unsigned int n = 0, kept = 0, used_neg = 0;
+	int rc;
+
+	*armed = false;
+	rc = eg_ipsec_child_policies(ch, id, &any, &any, order, used, set->p + set->n,
+				     set->cap - set->n, &n);
+	if (rc)
+		return rc;
+	for (unsigned int k = 0; k < n; k++)
+		if (set->p[set->n + k].action == XFRM_POLICY_BLOCK)
+			set->p[set->n + kept++] = set->p[set->n + k];
+	set->n += kept;
+	if (!sa)
+		return 0;
+	neg = *ch;
+	if (ts_to_selectors(&sa->ts_local, neg.local, &neg.n_local) ||
+	    ts_to_selectors(&sa->ts_remote, neg.remote, &neg.n_remote)) {
+		log_warnx(
+			"tunnel %s child %s: the negotiated selectors need more than %d prefixes: "
+			"no policies (its traffic stays blocked)",
+			t->name, ch->name, EG_CFG_MAX_SELECTORS);
+		return -E2BIG;
+	}
+	/* inbound SA: src is the peer, dst is us */
+	rc = eg_ipsec_child_policies(&neg, id, &sa->outer_dst, &sa->outer_src, order, &used_neg,
+				     set->p + set->n, set->cap - set->n, &n);
+	if (rc)
+		return rc;
+	set->n += n;
+	if (used_neg > *used)
+		*used = used_neg;
+	*armed = true;
+	return 0;
+}
+
 /*
  * Makes the kernel's policies exactly the configured set: every child's policies added or
  * replaced, then ours that are no longer configured removed. Add-before-remove, so a selector
  * that stays is never without its policy, and a removed tunnel's traffic is blocked until its
- * own policies go (they go last).
+ * own policies go (they go last). Children of tunnels whose peer is unknown until it connects get
+ * their allow policies from their live SAs (responder_child_policies): call this again when
+ * those come or go.
  */
 static int policies_sync(struct egd *d)
 {
@@ -667,10 +797,33 @@ static int policies_sync(struct egd *d)
 		struct ike_addr local = pc->local;
 
 		if (!pc->remote.family) {
-			log_info("tunnel %s: peer address unknown until it connects: its policies "
-				 "come with its SAs",
-				 t->name);
-			goto unarmed;
+			for (size_t c = 0; c < t->n_children; c++) {
+				uint32_t id =
+					eg_child_id_find(&d->ids, t->name, t->children[c].name);
+				unsigned int first = set.n, used = 0;
+				bool armed = false;
+				int r;
+
+				if (set_reserve(&set)) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				r = responder_child_policies(d, t, &t->children[c], id, order, &set,
+							     &used, &armed);
+				if (r && r != -E2BIG)
+					log_warnx("tunnel %s child %s: policies: %s", t->name,
+						  t->children[c].name, strerror(-r));
+				order += used;
+				if (!armed) {
+					if (d->dp)
+						eg_dp_child_policy(d->dp, id, false);
+					continue;
+				}
+				rng[n_rng].id = id;
+				rng[n_rng].first = first;
+				rng[n_rng++].n = set.n - first;
+			}
+			continue;
 		}
 		if (!local.family && route_src(&pc->remote, &local)) {
 			log_warnx("tunnel %s: no route to the peer: no policies installed",
@@ -681,16 +834,9 @@ static int policies_sync(struct egd *d)
 			uint32_t id = eg_child_id_find(&d->ids, t->name, t->children[c].name);
 			unsigned int n = 0, used = 0;
 
-			if (set.cap - set.n < EG_IPSEC_MAX_POLICIES) {
-				struct xfrm_pol *np = realloc(
-					set.p, (set.cap + EG_IPSEC_MAX_POLICIES) * sizeof(*np));
-
-				if (!np) {
-					rc = -ENOMEM;
-					goto out;
-				}
-				set.p = np;
-				set.cap += EG_IPSEC_MAX_POLICIES;
+			if (set_reserve(&set)) {
+				rc = -ENOMEM;
+				goto out;
 			}
 			rc = eg_ipsec_child_policies(&t->children[c], id, &local, &pc->remote,
 						     order, &used, set.p + set.n, set.cap - set.n,
@@ -1076,10 +1222,10 @@ static int reload(struct egd *d, struct ctl_out *o)
 		for (size_t i = 0; i < cfg->n_tunnels; i++)
 			if (!eg_config_find_tunnel(d->cfg, cfg->tunnels[i].name))
 				ctl_out_printf(o, "tunnel %s: added\n", cfg->tunnels[i].name);
+		drain(d); /* the deletes' events, under the old configuration */
 		eg_peerset_free(&d->ps);
 		d->ps = ps;
 	}
-	drain(d);
 	eg_config_free(d->cfg);
 	d->cfg = cfg;
 	tunnels_from_config(d);
