@@ -37,6 +37,8 @@
 enum egd_limits {
 	EGD_MAX_EVENTS = 16,
 	EGD_ERR_LEN = 512,
+	EGD_RETRY_FIRST_MS = 5000, /* restart after a dead peer: first wait after a failure, */
+	EGD_RETRY_MAX_MS = 180000, /* doubling up to this, plus up to a fifth of jitter */
 };
 
 /* One kernel SA we installed. */
@@ -61,6 +63,12 @@ struct egd_tunnel {
 	char last_error[EGD_ERR_LEN + IKE_REASON_MAX];
 	uint64_t up_since_ms; /* 0: no IKE SA */
 	bool dead;	      /* DPD gave up on the peer */
+	/* Restarting after a dead peer (dpd action restart) until a CHILD SA is installed: every
+	 * failed attempt (no answer, NO_PROPOSAL_CHOSEN or AUTHENTICATION_FAILED from a partner
+	 * still booting, ...) schedules the next one with exponential backoff. */
+	bool retrying;
+	unsigned int failures;	/* failed attempts since the peer was declared dead */
+	uint64_t next_retry_ms; /* 0: none scheduled (an attempt may be in flight) */
 	/* IKE SAs reported up and not yet down: during an IKE rekey the new one comes up before
 	 * the old one goes, so the tunnel is up while any is live. */
 	uint32_t live[8];
@@ -93,6 +101,7 @@ struct egd {
 };
 
 static int policies_sync(struct egd *d);
+static void drain(struct egd *d);
 static bool peer_unknown(const struct egd *d, const char *name);
 
 static uint64_t now_ms(void)
@@ -356,6 +365,77 @@ static void sa_delete_spi(struct egd *d, uint32_t spi, bool inbound)
 	record_dump(d);
 }
 
+/* ---- restart after a dead peer --------------------------------------------------------------- */
+
+/* The wait after the n-th failed attempt (n >= 1): 5 s doubling up to 3 min, plus jitter so that
+ * gateways that lost each other at the same moment do not retry in lockstep. */
+static uint64_t retry_delay_ms(unsigned int n)
+{
+	uint64_t ms = EGD_RETRY_FIRST_MS;
+	uint32_t r = 0;
+
+	while (--n && ms < EGD_RETRY_MAX_MS)
+		ms *= 2;
+	if (ms > EGD_RETRY_MAX_MS)
+		ms = EGD_RETRY_MAX_MS;
+	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+		r = (uint32_t)now_ms();
+	return ms + r % (ms / 5 + 1);
+}
+
+/* An attempt of a restarting tunnel failed: schedule the next one (once per attempt). */
+static void retry_schedule(struct egd_tunnel *t)
+{
+	uint64_t wait;
+
+	if (!t->retrying || t->next_retry_ms)
+		return;
+	wait = retry_delay_ms(++t->failures);
+	t->next_retry_ms = now_ms() + wait;
+	log_info("tunnel %s: restart attempt %u failed%s%s; next attempt in %llu s", t->name,
+		 t->failures, t->last_error[0] ? ": " : "", t->last_error,
+		 (unsigned long long)(wait + 999) / 1000);
+}
+
+static void retry_stop(struct egd_tunnel *t)
+{
+	t->retrying = false;
+	t->failures = 0;
+	t->next_retry_ms = 0;
+}
+
+/* One attempt now. -EALREADY (an attempt or the SAs are already there) is no failure. */
+static void retry_attempt(struct egd *d, struct egd_tunnel *t)
+{
+	int rc;
+
+	t->next_retry_ms = 0;
+	rc = ike_engine_initiate(d->eng, now_ms(), t->name, NULL);
+	if (rc && rc != -EALREADY) {
+		snprintf(t->last_error, sizeof(t->last_error), "restart: %s", strerror(-rc));
+		retry_schedule(t);
+	}
+}
+
+/* Runs the attempts that are due; the earliest scheduled one (or UINT64_MAX). */
+static uint64_t retry_run(struct egd *d)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (size_t i = 0; i < d->n_tun; i++) {
+		struct egd_tunnel *t = &d->tun[i];
+
+		if (t->retrying && t->next_retry_ms && t->next_retry_ms <= now_ms()) {
+			log_info("tunnel %s: restart attempt %u", t->name, t->failures + 1);
+			retry_attempt(d, t);
+			drain(d);
+		}
+		if (t->retrying && t->next_retry_ms && t->next_retry_ms < next)
+			next = t->next_retry_ms;
+	}
+	return next;
+}
+
 /* ---- engine outputs -------------------------------------------------------------------------- */
 
 static void handle_event(struct egd *d, const struct ike_event *ev)
@@ -409,22 +489,33 @@ static void handle_event(struct egd *d, const struct ike_event *ev)
 					 "peer did not answer (dead peer detection)");
 			}
 		}
-		if (ev->reason == IKE_R_DEAD_PEER && d->cfg) {
+		if (!t || ev->reason == IKE_R_REKEYED)
+			break;
+		if (t->retrying) { /* an attempt failed (its reason is in last_error) */
+			if (ev->reason == IKE_R_DEAD_PEER)
+				snprintf(t->last_error, sizeof(t->last_error),
+					 "peer did not answer");
+			retry_schedule(t);
+		} else if (ev->reason == IKE_R_DEAD_PEER && d->cfg) {
 			const struct eg_tunnel *ct = eg_config_find_tunnel(d->cfg, ev->peer);
 
 			if (ct && ct->dpd_action == EG_DPD_RESTART &&
-			    ct->mode != EG_MODE_RESPONDER_ONLY) {
-				int rc = ike_engine_initiate(d->eng, now_ms(), ev->peer, NULL);
-
-				if (rc && rc != -EALREADY)
-					log_warnx("tunnel %s: restart after DPD failed: %s",
-						  ev->peer, strerror(-rc));
+			    ct->mode != EG_MODE_RESPONDER_ONLY && !t->up_since_ms) {
+				t->retrying = true;
+				t->failures = 0;
+				log_info("tunnel %s: restarting (dpd action restart)", ev->peer);
+				retry_attempt(d, t);
 			}
 		}
 		break;
 	case IKE_EV_CHILD_INSTALL:
 	case IKE_EV_CHILD_SWITCH_OUT:
 		sa_install(d, ev);
+		if (t && t->retrying && ev->child_sa.inbound) {
+			log_info("tunnel %s: restarted after %u failed attempts", ev->peer,
+				 t->failures);
+			retry_stop(t);
+		}
 		break;
 	case IKE_EV_CHILD_DELETE:
 		if (d->dp) /* first: ESP for it is dropped at XDP from now on */
@@ -441,6 +532,9 @@ static void handle_event(struct egd *d, const struct ike_event *ev)
 		if (t)
 			snprintf(t->last_error, sizeof(t->last_error), "%s: %s",
 				 ike_reason_name(ev->reason), ev->text);
+		/* a CHILD SA refused on a live IKE SA: no IKE_DOWN follows, retry from here */
+		if (t && t->retrying && t->up_since_ms)
+			retry_schedule(t);
 		break;
 	}
 }
@@ -1036,6 +1130,14 @@ static void status_children(struct egd *d, const char *tunnel, bool json, struct
 	}
 }
 
+/* Seconds until the tunnel's next restart attempt, rounded up. */
+static uint64_t retry_in_s(const struct egd_tunnel *t)
+{
+	uint64_t now = now_ms();
+
+	return t->next_retry_ms > now ? (t->next_retry_ms - now + 999) / 1000 : 0;
+}
+
 static int cmd_status(struct egd *d, const char *tunnel, bool json, struct ctl_out *o)
 {
 	struct status_ctx sc = { .d = d, .tunnel = tunnel, .json = json, .out = o };
@@ -1055,8 +1157,17 @@ static int cmd_status(struct egd *d, const char *tunnel, bool json, struct ctl_o
 				continue;
 			ctl_out_printf(o, "%s{\"name\":", n++ ? "," : "");
 			json_str(o, d->tun[i].name);
-			ctl_out_printf(o, ",\"up\":%s,\"last_error\":",
-				       d->tun[i].up_since_ms ? "true" : "false");
+			ctl_out_printf(o,
+				       ",\"up\":%s,\"restarting\":%s,\"failed_attempts\":%u,"
+				       "\"next_retry_s\":",
+				       d->tun[i].up_since_ms ? "true" : "false",
+				       d->tun[i].retrying ? "true" : "false", d->tun[i].failures);
+			if (d->tun[i].retrying && d->tun[i].next_retry_ms)
+				ctl_out_printf(o, "%llu",
+					       (unsigned long long)retry_in_s(&d->tun[i]));
+			else
+				ctl_out_printf(o, "null");
+			ctl_out_printf(o, ",\"last_error\":");
 			json_str(o, d->tun[i].last_error);
 			ctl_out_printf(o, "}");
 		}
@@ -1074,6 +1185,12 @@ static int cmd_status(struct egd *d, const char *tunnel, bool json, struct ctl_o
 			continue;
 		if (!t->up_since_ms)
 			ctl_out_printf(o, "%-16s %-22s %-12s\n", t->name, "", "DOWN");
+		if (t->retrying && t->next_retry_ms)
+			ctl_out_printf(o, "  restarting: %u attempts failed, next in %llu s\n",
+				       t->failures, (unsigned long long)retry_in_s(t));
+		else if (t->retrying)
+			ctl_out_printf(o, "  restarting: attempt %u in progress\n",
+				       t->failures + 1);
 		if (t->last_error[0])
 			ctl_out_printf(o, "  last error: %s\n", t->last_error);
 	}
@@ -1099,6 +1216,7 @@ static bool reload_keep_fn(void *ctx, const char *name)
 static int ctl_handler(void *arg, int argc, char **argv, bool json, struct ctl_out *o)
 {
 	struct egd *d = arg;
+	struct egd_tunnel *t;
 	int rc;
 
 	if (!strcmp(argv[0], "status") || !strcmp(argv[0], "sas"))
@@ -1107,6 +1225,15 @@ static int ctl_handler(void *arg, int argc, char **argv, bool json, struct ctl_o
 		if (!tunnel_find(d, argv[1])) {
 			ctl_out_printf(o, "no such tunnel: %s\n", argv[1]);
 			return CTL_ERR_NOT_FOUND;
+		}
+		t = tunnel_find(d, argv[1]);
+		if (t->retrying) { /* restarting after a dead peer: the next attempt is now */
+			unsigned int n = t->failures + 1;
+
+			retry_attempt(d, t);
+			drain(d);
+			ctl_out_printf(o, "initiating %s (restart attempt %u)\n", argv[1], n);
+			return CTL_OK;
 		}
 		rc = ike_engine_initiate(d->eng, now_ms(), argv[1], NULL);
 		drain(d);
@@ -1122,6 +1249,7 @@ static int ctl_handler(void *arg, int argc, char **argv, bool json, struct ctl_o
 			ctl_out_printf(o, "no such tunnel: %s\n", argv[1]);
 			return CTL_ERR_NOT_FOUND;
 		}
+		retry_stop(tunnel_find(d, argv[1])); /* the operator's word ends restarting */
 		rc = ike_engine_delete(d->eng, now_ms(), argv[1], NULL);
 		drain(d);
 		if (rc && rc != -ENOENT) {
@@ -1159,7 +1287,7 @@ static int ctl_handler(void *arg, int argc, char **argv, bool json, struct ctl_o
  */
 static int reload(struct egd *d, struct ctl_out *o)
 {
-	struct eg_config_file *cfg = NULL;
+	struct eg_config_file *cfg = NULL, *old_cfg;
 	struct eg_config_err err = { 0 };
 	int rc;
 
@@ -1226,9 +1354,16 @@ static int reload(struct egd *d, struct ctl_out *o)
 		eg_peerset_free(&d->ps);
 		d->ps = ps;
 	}
-	eg_config_free(d->cfg);
+	old_cfg = d->cfg;
 	d->cfg = cfg;
 	tunnels_from_config(d);
+	for (size_t i = 0; i < d->n_tun; i++) { /* changed: back to their start action */
+		struct reload_keep rk = { .old = old_cfg, .new = cfg };
+
+		if (!reload_keep_fn(&rk, d->tun[i].name))
+			retry_stop(&d->tun[i]);
+	}
+	eg_config_free(old_cfg);
 	if (policies_sync(d))
 		ctl_out_printf(o,
 			       "warning: not every XFRM policy could be installed (see the log)\n");
@@ -1460,12 +1595,16 @@ int egd_run(const struct egd_opts *opts)
 	record_dump(d);
 	while (!d->stop) {
 		struct epoll_event evs[EGD_MAX_EVENTS];
-		uint64_t dl = ike_engine_next_deadline(d->eng), now = now_ms();
-		int timeout = dl == UINT64_MAX ? 1000
-			      : dl <= now      ? 0
-					       : (int)(dl - now > 1000 ? 1000 : dl - now);
-		int n = epoll_wait(d->ep, evs, EGD_MAX_EVENTS, timeout);
+		uint64_t dl = ike_engine_next_deadline(d->eng), rdl = retry_run(d), now = now_ms();
+		int timeout;
+		int n;
 
+		if (rdl < dl)
+			dl = rdl;
+		timeout = dl == UINT64_MAX ? 1000
+			  : dl <= now	   ? 0
+					   : (int)(dl - now > 1000 ? 1000 : dl - now);
+		n = epoll_wait(d->ep, evs, EGD_MAX_EVENTS, timeout);
 		if (n < 0 && errno != EINTR) {
 			log_warn("epoll_wait");
 			break;
