@@ -90,8 +90,9 @@ struct egd {
 	size_t n_sas;
 	struct egd_tunnel *tun;
 	size_t n_tun;
-	struct eg_dp *dp;	/* NULL with --no-datapath */
-	uint64_t next_sweep_ms; /* conntrack sweeper, every second */
+	struct eg_dp *dp;	    /* NULL with --no-datapath */
+	struct eg_hairpin_state hp; /* the hairpin routes in place (eg_hairpin_apply) */
+	uint64_t next_sweep_ms;	    /* conntrack sweeper, every second */
 	/* SAs in our reqid range found at start (a previous espgated's, e.g. after SIGKILL): they
 	 * keep forwarding until this instance installs the child's new outbound SA, then go. */
 	struct xfrm_sa_id *stale;
@@ -955,6 +956,28 @@ unarmed:
 					   eg_child_id_find(&d->ids, t->name, t->children[c].name),
 					   false);
 	}
+	/* The hairpin bypass: the VM's own packet routed into eg0 passes in clear (eg1 classifies
+	 * and marks it) instead of meeting a fallback block; bound to eg0, so without its route the
+	 * same packet leaving another interface is still blocked. */
+	for (size_t r = 0; d->dp && d->hp.ifindex_out && r < d->hp.n; r++) {
+		struct xfrm_pol *p;
+
+		if (set_reserve(&set)) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		p = &set.p[set.n++];
+		memset(p, 0, sizeof(*p));
+		p->sel.family = AF_INET;
+		memcpy(&p->sel.saddr, &d->hp.r[r].src, 4);
+		p->sel.sprefix = 32;
+		memcpy(&p->sel.daddr, &d->hp.r[r].dst, 4);
+		p->sel.dprefix = d->hp.r[r].len;
+		p->sel.ifindex = d->hp.ifindex_out;
+		p->dir = XFRM_POLICY_OUT;
+		p->action = XFRM_POLICY_ALLOW;
+		p->priority = EG_PRIO_HAIRPIN;
+	}
 	bad = calloc(set.n ? set.n : 1, sizeof(*bad));
 	if (!bad) {
 		rc = -ENOMEM;
@@ -1364,6 +1387,19 @@ static int reload(struct egd *d, struct ctl_out *o)
 			retry_stop(&d->tun[i]);
 	}
 	eg_config_free(old_cfg);
+	if (d->dp) { /* the hairpin follows: routes, eg1's settings and program */
+		char why[EGD_ERR_LEN];
+		unsigned int changed = 0;
+
+		if (eg_hairpin_apply(cfg, &d->hp, why, sizeof(why)))
+			log_warnx("hairpin: %s (the host's own tunnel traffic is not translated)",
+				  why);
+		rc = eg_host_apply(cfg, false, NULL, &changed, why, sizeof(why));
+		if (rc)
+			log_warnx("host settings: %s", why);
+		if (eg_dp_hairpin(d->dp, why, sizeof(why)))
+			log_warnx("hairpin: %s", why);
+	}
 	if (policies_sync(d))
 		ctl_out_printf(o,
 			       "warning: not every XFRM policy could be installed (see the log)\n");
@@ -1480,7 +1516,7 @@ static int setup(struct egd *d)
 		unsigned int changed = 0;
 
 		/* before the host settings and the attach: both configure eg1 when it exists */
-		rc = eg_hairpin_apply(d->cfg, NULL, why, sizeof(why));
+		rc = eg_hairpin_apply(d->cfg, &d->hp, why, sizeof(why));
 		if (rc)
 			log_warnx("hairpin: %s (the host's own tunnel traffic is not translated)",
 				  why);

@@ -83,6 +83,7 @@ struct eg_dp {
 	uint16_t mtu;
 	struct dp_iface ifs[EG_DP_MAX_IFS];
 	unsigned int n_ifs;
+	bool no_attach;				       /* EG_DP_NO_ATTACH */
 	char tunnels[EG_MAX_TUNNELS][EG_CFG_NAME_MAX]; /* tunnel id - 1 -> name, stable */
 	struct dp_pool_slot pools[EG_MAX_POOLS];
 	struct dp_child ch[EG_MAX_CHILDREN];
@@ -1719,6 +1720,7 @@ int eg_dp_open(struct eg_dp **out, const struct eg_config_file *cfg, const char 
 		goto err_close;
 	}
 	dp->mtu = 1500;
+	dp->no_attach = flags & EG_DP_NO_ATTACH;
 	if (!(flags & EG_DP_NO_ATTACH))
 		read_mtu(dp, gl->outside_if);
 	if (pin_root)
@@ -1741,6 +1743,30 @@ err_close:
 err_free:
 	free(dp);
 	return rc;
+}
+
+int eg_dp_hairpin(struct eg_dp *dp, char *err, size_t errlen)
+{
+	int idx = (int)if_nametoindex(EG_HAIRPIN_IN);
+	unsigned int i;
+
+	for (i = 0; i < dp->n_ifs; i++)
+		if (!strcmp(dp->ifs[i].name, EG_HAIRPIN_IN))
+			break;
+	if (i < dp->n_ifs && dp->ifs[i].ifindex == idx)
+		return 0;
+	if (i < dp->n_ifs) { /* deleted (or re-created): its programs went with the link */
+		log_info("%s: gone, no longer attached", EG_HAIRPIN_IN);
+		dp->ifs[i] = dp->ifs[--dp->n_ifs];
+	}
+	if (!idx || dp->no_attach)
+		return 0;
+	if (dp->n_ifs >= EG_DP_MAX_IFS) {
+		errf(err, errlen, "%s: no room for another interface", EG_HAIRPIN_IN);
+		return -ENOSPC;
+	}
+	/* locally generated packets are CHECKSUM_PARTIAL: tc only, as at start */
+	return attach_if(dp, EG_HAIRPIN_IN, true, err, errlen);
 }
 
 static const char *const pinned_maps[] = {
