@@ -36,7 +36,7 @@
 
 enum egd_limits {
 	EGD_MAX_EVENTS = 16,
-	EGD_ERR_LEN = 512,
+	EGD_ERR_LEN = 1024,	   /* room for the datapath's longest explanation */
 	EGD_RETRY_FIRST_MS = 5000, /* restart after a dead peer: first wait after a failure, */
 	EGD_RETRY_MAX_MS = 180000, /* doubling up to this, plus up to a fifth of jitter */
 };

@@ -78,8 +78,8 @@ conf "      - name: rabbitmq
         remote: [172.16.9.0/24]" >"$work/b.yaml"
 cp "$work/a.yaml" "$work/espgate.yaml"
 
-nt_in "$G" "$ESPGATED" -d -c "$work/espgate.yaml" --record-sas --ctl "$work/ctl.sock" \
-	--record-dump "$work/dump.json" >"$work/log" 2>&1 &
+nsenter --net=/run/netns/"$G" "$ESPGATED" -d -c "$work/espgate.yaml" --record-sas \
+	--ctl "$work/ctl.sock" --record-dump "$work/dump.json" >"$work/log" 2>&1 &
 PID=$!
 nt_on_exit "kill $PID 2>/dev/null"
 for _ in $(seq 100); do
