@@ -1562,29 +1562,31 @@ static uint32_t xdp_orphan(int ifindex, uint32_t map_id)
  * Adopting it is impossible and attaching beside it would leave it translating with a frozen
  * configuration, so say what was found, why it matters and what to do. 0 or -EEXIST.
  */
+static int orphan_check_if(struct eg_dp *dp, const char *ifname, char *err, size_t errlen)
+{
+	int ifindex = ifname && ifname[0] ? (int)if_nametoindex(ifname) : 0;
+	uint32_t id = ifindex ? xdp_orphan(ifindex, fd_id(dp->m.config)) : 0;
+
+	if (!id)
+		return 0;
+	errf(err, errlen,
+	     "%s: an espgate XDP program (id %u) is attached but its maps are not pinned under %s, "
+	     "so it cannot be adopted (its conntrack, counters and port pools are unreachable) and "
+	     "a second datapath beside it would leave it running a frozen configuration. Likely "
+	     "cause: the espgated that attached it had a private /sys (`ip netns exec` mounts a "
+	     "fresh sysfs: its pins died with it). Fix: `ip link set dev %s xdp off`, then start "
+	     "espgated where it sees the real /sys/fs/bpf (in a network namespace: `nsenter "
+	     "--net=/run/netns/NAME espgated ...`)",
+	     ifname, id, dp->pin_root, ifname);
+	return -EEXIST;
+}
+
 static int orphan_check(struct eg_dp *dp, const struct eg_config_file *cfg, char *err,
 			size_t errlen)
 {
-	const char *ifs[2] = { cfg->global.outside_if, cfg->global.inside_if };
+	int rc = orphan_check_if(dp, cfg->global.outside_if, err, errlen);
 
-	for (int i = 0; i < 2; i++) {
-		int ifindex = ifs[i][0] ? (int)if_nametoindex(ifs[i]) : 0;
-		uint32_t id = ifindex ? xdp_orphan(ifindex, fd_id(dp->m.config)) : 0;
-
-		if (!id)
-			continue;
-		errf(err, errlen,
-		     "%s: an espgate XDP program (id %u) is attached but its maps are not pinned "
-		     "under %s, so it cannot be adopted (its conntrack, counters and port pools are "
-		     "unreachable) and a second datapath beside it would leave it running a frozen "
-		     "configuration. Likely cause: the espgated that attached it had a private /sys "
-		     "(`ip netns exec` mounts a fresh sysfs: its pins died with it). Fix: `ip link "
-		     "set dev %s xdp off`, then start espgated where it sees the real /sys/fs/bpf "
-		     "(in a network namespace: `nsenter --net=/run/netns/NAME espgated ...`)",
-		     ifs[i], id, dp->pin_root, ifs[i]);
-		return -EEXIST;
-	}
-	return 0;
+	return rc ? rc : orphan_check_if(dp, cfg->global.inside_if, err, errlen);
 }
 
 static int attach_if(struct eg_dp *dp, const char *name, bool tc_only, char *err, size_t errlen)
