@@ -156,7 +156,8 @@ replay() {
 send() {
 	local cap=$work/cap.txt tp rc
 	: >"$cap"
-	nt_in "$P" timeout 4 tcpdump -nli p0 -c 1 "udp and dst port $2" >"$cap" 2>"$work/td.err" &
+	# generous: on a loaded machine python alone may take seconds to start
+	nt_in "$P" timeout 15 tcpdump -nli p0 -c 1 "udp and dst port $2" >"$cap" 2>"$work/td.err" &
 	tp=$!
 	for _ in $(seq 30); do
 		grep -q listening "$work/td.err" 2>/dev/null && break
@@ -173,6 +174,11 @@ except OSError as e:
     sys.exit(e.strerror)
 ' "$@" 2>"$work/send.err"
 	rc=$?
+	for _ in $(seq 30); do # sent: the capture has it at once, or never
+		grep -q ' IP ' "$cap" && break
+		sleep 0.1
+	done
+	kill "$tp" 2>/dev/null
 	wait "$tp"
 	echo "$rc $(grep -E '^[0-9]' "$cap" | head -1) $(cat "$work/send.err")"
 }
