@@ -18,7 +18,7 @@
 #   tests/vm/run.sh --prepare       only fetch the kernel and build the initramfs
 # Environment: OUTPUT (build dir, default .output), ESPGATE_VM_CACHE (default
 # /var/cache/espgate-vmtest), ESPGATE_VM_ABI (force a kernel ABI, e.g. 6.1.0-56-amd64),
-# ESPGATE_VM_TIMEOUT (whole VM run, s, default 900), ESPGATE_VM_SCENARIO_TIMEOUT (per scenario,
+# ESPGATE_VM_TIMEOUT (whole VM run, s, default 120 + 150 per selected scenario), ESPGATE_VM_SCENARIO_TIMEOUT (per scenario,
 # s, default 240), ESPGATE_VM_MEM (MiB, default 768), VERBOSE=1 (stream the VM console).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -28,7 +28,7 @@ SRC=$(pwd -P)
 
 OUTPUT=${OUTPUT:-.output}
 CACHE=${ESPGATE_VM_CACHE:-/var/cache/espgate-vmtest}
-VM_TIMEOUT=${ESPGATE_VM_TIMEOUT:-900}
+VM_TIMEOUT=${ESPGATE_VM_TIMEOUT:-}
 SCEN_TIMEOUT=${ESPGATE_VM_SCENARIO_TIMEOUT:-240}
 VM_MEM=${ESPGATE_VM_MEM:-768}
 VERBOSE=${VERBOSE:-0}
@@ -355,6 +355,20 @@ for s in "${SHARES[@]}"; do
 		-device "virtio-9p-pci,fsdev=fs_$tag,mount_tag=$tag")
 done
 
+# the whole run's safety limit grows with the number of scenarios it runs (each has its own limit)
+if [ -z "$VM_TIMEOUT" ]; then
+	n=0
+	for f in tests/vm/scenarios/*.sh; do
+		m=$(basename "$f" .sh)
+		if [ ${#ONLY[@]} -gt 0 ]; then
+			hit=0
+			for o in "${ONLY[@]}"; do case $m in *"$o"*) hit=1 ;; esac; done
+			[ $hit = 1 ] || continue
+		fi
+		n=$((n + 1))
+	done
+	VM_TIMEOUT=$((120 + 150 * n))
+fi
 ONLY_CSV=$(
 	IFS=,
 	echo "${ONLY[*]:-}"
