@@ -848,7 +848,10 @@ static int status_sa_cb(void *arg, const struct ike_sa_info *info)
 	return 0;
 }
 
-static void status_children(struct egd *d, const char *tunnel, bool json, struct ctl_out *o)
+/* The CHILD SAs of TUNNEL (all with NULL; with ORPHANS, only those of no configured tunnel,
+ * e.g. a removed tunnel's SAs while they are being deleted). */
+static void status_children(struct egd *d, const char *tunnel, bool orphans, bool json,
+			    struct ctl_out *o)
 {
 	int n = 0;
 
@@ -857,7 +860,8 @@ static void status_children(struct egd *d, const char *tunnel, bool json, struct
 		struct xfrm_sa_stats st = { 0 };
 		char e[32], tl[512], tr[512];
 
-		if (!s->used || (tunnel && strcmp(tunnel, s->peer)))
+		if (!s->used || (tunnel && strcmp(tunnel, s->peer)) ||
+		    (orphans && tunnel_find(d, s->peer)))
 			continue;
 		xfrm_sa_get_stats(d->xb, &s->id, &st);
 		encr_name(s->encr, s->encr_bits, e, sizeof(e));
@@ -902,7 +906,7 @@ static int cmd_status(struct egd *d, const char *tunnel, bool json, struct ctl_o
 		ctl_out_printf(o, "{\"ike_sas\":[");
 		ike_engine_foreach_sa(d->eng, status_sa_cb, &sc);
 		ctl_out_printf(o, "],\"child_sas\":[");
-		status_children(d, tunnel, true, o);
+		status_children(d, tunnel, false, true, o);
 		ctl_out_printf(o, "],\"tunnels\":[");
 		for (size_t i = 0, n = 0; i < d->n_tun; i++) {
 			if (tunnel && strcmp(tunnel, d->tun[i].name))
@@ -919,18 +923,23 @@ static int cmd_status(struct egd *d, const char *tunnel, bool json, struct ctl_o
 	}
 	ctl_out_printf(o, "%-16s %-22s %-12s %7s  %s\n", "TUNNEL", "PEER", "STATE", "UPTIME",
 		       "IKE SA / CHILD SAs");
-	ike_engine_foreach_sa(d->eng, status_sa_cb, &sc);
-	status_children(d, tunnel, false, o);
+	/* one block per tunnel, in config order: its IKE SA(s), then its CHILD SAs (the child
+	 * lines do not name the tunnel, so they must follow their own tunnel's line) */
 	for (size_t i = 0; i < d->n_tun; i++) {
 		const struct egd_tunnel *t = &d->tun[i];
 
 		if (tunnel && strcmp(tunnel, t->name))
 			continue;
+		sc.tunnel = t->name;
+		ike_engine_foreach_sa(d->eng, status_sa_cb, &sc);
+		status_children(d, t->name, false, false, o);
 		if (!t->up_since_ms)
 			ctl_out_printf(o, "%-16s %-22s %-12s\n", t->name, "", "DOWN");
 		if (t->last_error[0])
 			ctl_out_printf(o, "  last error: %s\n", t->last_error);
 	}
+	if (!tunnel)
+		status_children(d, NULL, true, false, o);
 	return CTL_OK;
 }
 

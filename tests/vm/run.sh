@@ -18,8 +18,8 @@
 #   tests/vm/run.sh --prepare       only fetch the kernel and build the initramfs
 # Environment: OUTPUT (build dir, default .output), ESPGATE_VM_CACHE (default
 # /var/cache/espgate-vmtest), ESPGATE_VM_ABI (force a kernel ABI, e.g. 6.1.0-56-amd64),
-# ESPGATE_VM_TIMEOUT (whole VM run, s, default 900), ESPGATE_VM_SCENARIO_TIMEOUT (per scenario,
-# s, default 240), ESPGATE_VM_MEM (MiB, default 768), VERBOSE=1 (stream the VM console).
+# ESPGATE_VM_TIMEOUT (whole VM run, s, default 120 + 150 per scenario run),
+# ESPGATE_VM_SCENARIO_TIMEOUT (per scenario, s, default 240), ESPGATE_VM_MEM (MiB, default 768), VERBOSE=1 (stream the VM console).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 SRC=$(pwd -P)
@@ -28,7 +28,7 @@ SRC=$(pwd -P)
 
 OUTPUT=${OUTPUT:-.output}
 CACHE=${ESPGATE_VM_CACHE:-/var/cache/espgate-vmtest}
-VM_TIMEOUT=${ESPGATE_VM_TIMEOUT:-900}
+VM_TIMEOUT=${ESPGATE_VM_TIMEOUT:-}
 SCEN_TIMEOUT=${ESPGATE_VM_SCENARIO_TIMEOUT:-240}
 VM_MEM=${ESPGATE_VM_MEM:-768}
 VERBOSE=${VERBOSE:-0}
@@ -55,6 +55,16 @@ for a in "$@"; do
 	esac
 done
 
+# selected NAME: NAME contains one of the names given (all when none was)
+selected() {
+	local n=$1 o
+	[ ${#ONLY[@]} -eq 0 ] && return 0
+	for o in "${ONLY[@]}"; do
+		case $n in *"$o"*) return 0 ;; esac
+	done
+	return 1
+}
+
 # --core/--rest: the set becomes the list of exact scenario names (names given too narrow it further).
 if [ "$SET" != all ]; then
 	want=()
@@ -63,15 +73,10 @@ if [ "$SET" != all ]; then
 		core=0
 		grep -q '^# vm-set: core$' "$f" && core=1
 		{ [ "$SET" = core ] && [ $core = 1 ]; } || { [ "$SET" = rest ] && [ $core = 0 ]; } || continue
-		if [ ${#ONLY[@]} -gt 0 ]; then
-			hit=0
-			for o in "${ONLY[@]}"; do case $n in *"$o"*) hit=1 ;; esac; done
-			[ $hit = 1 ] || continue
-		fi
+		selected "$n" || continue
 		want+=("$n")
 	done
 	if [ ${#want[@]} -eq 0 ]; then
-		. tests/lib/tap.sh
 		tap_skip "vm tier ($SET)" "no scenario in the $SET set${ONLY[*]:+ matches ${ONLY[*]}}"
 		tap_done
 		exit 0
@@ -355,6 +360,14 @@ for s in "${SHARES[@]}"; do
 		-device "virtio-9p-pci,fsdev=fs_$tag,mount_tag=$tag")
 done
 
+# the whole run's safety limit grows with the number of scenarios it runs (each has its own limit)
+if [ -z "$VM_TIMEOUT" ]; then
+	n=0
+	for f in tests/vm/scenarios/*.sh; do
+		selected "$(basename "$f" .sh)" && n=$((n + 1))
+	done
+	VM_TIMEOUT=$((120 + 150 * n))
+fi
 ONLY_CSV=$(
 	IFS=,
 	echo "${ONLY[*]:-}"
@@ -386,14 +399,6 @@ VM_SECS=$(elapsed "$TB")
 [ "$QRC" -eq 124 ] && say "qemu killed after ${VM_TIMEOUT}s (ESPGATE_VM_TIMEOUT)"
 
 # --- 4. verdicts from the result files -----------------------------------------------------------
-selected() {
-	local n=$1 o
-	[ ${#ONLY[@]} -eq 0 ] && return 0
-	for o in "${ONLY[@]}"; do
-		case $n in *"$o"*) return 0 ;; esac
-	done
-	return 1
-}
 show_log() { [ -f "$1" ] && sed 's/^/#   /' "$1"; }
 
 if ! [ -f "$RES/boot.time" ]; then
