@@ -15,8 +15,9 @@
 #   tests/vm/run.sh --prepare       only fetch the kernel and build the initramfs
 # Environment: OUTPUT (build dir, default .output), ESPGATE_VM_CACHE (default
 # /var/cache/espgate-vmtest), ESPGATE_VM_ABI (force a kernel ABI, e.g. 6.1.0-56-amd64),
-# ESPGATE_VM_TIMEOUT (whole VM run, s, default 900), ESPGATE_VM_SCENARIO_TIMEOUT (per scenario,
-# s, default 240), ESPGATE_VM_MEM (MiB, default 768), VERBOSE=1 (stream the VM console).
+# ESPGATE_VM_TIMEOUT (whole VM run, s, default 900, or 60 + 120 per scenario when that is more),
+# ESPGATE_VM_SCENARIO_TIMEOUT (per scenario, s, default 240), ESPGATE_VM_MEM (MiB, default 768),
+# VERBOSE=1 (stream the VM console).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 SRC=$(pwd -P)
@@ -343,6 +344,24 @@ if [ "$MODE" = shell ]; then
 	exit $?
 fi
 
+selected() {
+	local n=$1 o
+	[ ${#ONLY[@]} -eq 0 ] && return 0
+	for o in "${ONLY[@]}"; do
+		case $n in *"$o"*) return 0 ;; esac
+	done
+	return 1
+}
+# The whole run's budget grows with the scenarios it runs (each has its own timeout): at least
+# 900 s, 120 s per selected scenario plus the boot otherwise (the espgate scenarios take 60-150 s
+# each under TCG on a loaded host).
+if [ -z "${ESPGATE_VM_TIMEOUT:-}" ]; then
+	nsc=0
+	for f in tests/vm/scenarios/*.sh; do
+		selected "$(basename "$f" .sh)" && nsc=$((nsc + 1))
+	done
+	[ $((60 + 120 * nsc)) -gt "$VM_TIMEOUT" ] && VM_TIMEOUT=$((60 + 120 * nsc))
+fi
 say "kernel $ABI ($(cat "$KDIR/package")), booting qemu ($([ -w /dev/kvm ] && echo KVM || echo TCG))"
 TB=$(date +%s.%N)
 if [ "$VERBOSE" = 1 ]; then
@@ -355,14 +374,6 @@ VM_SECS=$(elapsed "$TB")
 [ "$QRC" -eq 124 ] && say "qemu killed after ${VM_TIMEOUT}s (ESPGATE_VM_TIMEOUT)"
 
 # --- 4. verdicts from the result files -----------------------------------------------------------
-selected() {
-	local n=$1 o
-	[ ${#ONLY[@]} -eq 0 ] && return 0
-	for o in "${ONLY[@]}"; do
-		case $n in *"$o"*) return 0 ;; esac
-	done
-	return 1
-}
 show_log() { [ -f "$1" ] && sed 's/^/#   /' "$1"; }
 
 if ! [ -f "$RES/boot.time" ]; then
