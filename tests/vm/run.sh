@@ -11,6 +11,9 @@
 #
 #   tests/vm/run.sh                 run every scenario
 #   tests/vm/run.sh 00 bpf          run the scenarios whose file name contains "00" or "bpf"
+#   tests/vm/run.sh --core          only the core scenarios (a "# vm-set: core" line in the file):
+#                                   one per capability, what `make test` runs
+#   tests/vm/run.sh --rest          every scenario that is not core (.ci/run runs it after make test)
 #   tests/vm/run.sh --shell         boot the same VM into an interactive bash (debugging)
 #   tests/vm/run.sh --prepare       only fetch the kernel and build the initramfs
 # Environment: OUTPUT (build dir, default .output), ESPGATE_VM_CACHE (default
@@ -31,11 +34,15 @@ SCEN_TIMEOUT=${ESPGATE_VM_SCENARIO_TIMEOUT:-240}
 VM_MEM=${ESPGATE_VM_MEM:-768}
 VERBOSE=${VERBOSE:-0}
 MODE=run
+SET=all
 ONLY=()
 
 for a in "$@"; do
 	case $a in
 	--shell) MODE=shell ;;
+	--core) SET=core ;;
+	--rest) SET=rest ;;
+	--all) SET=all ;;
 	--prepare) MODE=prepare ;;
 	-h | --help)
 		sed -n '3,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'
@@ -48,6 +55,30 @@ for a in "$@"; do
 	*) ONLY+=("$a") ;;
 	esac
 done
+
+# --core/--rest: the set becomes the list of exact scenario names (names given too narrow it further).
+if [ "$SET" != all ]; then
+	want=()
+	for f in tests/vm/scenarios/*.sh; do
+		n=$(basename "$f" .sh)
+		core=0
+		grep -q '^# vm-set: core$' "$f" && core=1
+		{ [ "$SET" = core ] && [ $core = 1 ]; } || { [ "$SET" = rest ] && [ $core = 0 ]; } || continue
+		if [ ${#ONLY[@]} -gt 0 ]; then
+			hit=0
+			for o in "${ONLY[@]}"; do case $n in *"$o"*) hit=1 ;; esac; done
+			[ $hit = 1 ] || continue
+		fi
+		want+=("$n")
+	done
+	if [ ${#want[@]} -eq 0 ]; then
+		. tests/lib/tap.sh
+		tap_skip "vm tier ($SET)" "no scenario in the $SET set${ONLY[*]:+ matches ${ONLY[*]}}"
+		tap_done
+		exit 0
+	fi
+	ONLY=("${want[@]}")
+fi
 
 T0=$(date +%s.%N)
 say() { echo "# vm: $*"; }
