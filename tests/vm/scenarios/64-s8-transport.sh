@@ -15,6 +15,7 @@
 #     wire, not counted by any SA.
 # Then host1 misbehaves: its kernel is made to send TCP to vm1:80 through the 8080 SA; vm1 drops
 # it (the SA selectors name tcp/8080: XfrmInStateMismatch), nothing reaches its port 80.
+# vm-timeout: 400
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-espgate.sh"
 

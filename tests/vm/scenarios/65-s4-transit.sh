@@ -11,6 +11,7 @@
 # as ESP (capture), espgate decrypted them (SA counters) and dropped every one, counted by reason
 # (DROP_SELECTOR or DROP_TRANSIT); blue's LAN and router and the hub host never receive them
 # (captures), nothing left espgate towards blue; and red<->hub and blue<->hub HTTP works.
+# vm-timeout: 400
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-espgate.sh"
 eg_datapath_wired || vm_skip "espgated in $OUTPUT does not load the BPF datapath (the check is BPF's)"

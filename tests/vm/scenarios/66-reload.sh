@@ -13,6 +13,7 @@
 #   3. SIGHUP with a file that removes c: c's SAs are deleted on both sides, b keeps its SPIs;
 # and through all of it a keeps its SAs (same SPIs in espgatectl status and both kernels) and the
 # stream arrives complete (byte count and SHA-256), one connection.
+# vm-timeout: 400
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-espgate.sh"
 
