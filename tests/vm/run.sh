@@ -18,8 +18,9 @@
 #   tests/vm/run.sh --prepare       only fetch the kernel and build the initramfs
 # Environment: OUTPUT (build dir, default .output), ESPGATE_VM_CACHE (default
 # /var/cache/espgate-vmtest), ESPGATE_VM_ABI (force a kernel ABI, e.g. 6.1.0-56-amd64),
-# ESPGATE_VM_TIMEOUT (whole VM run, s, default 120 + 150 per scenario run),
-# ESPGATE_VM_SCENARIO_TIMEOUT (per scenario, s, default 240), ESPGATE_VM_MEM (MiB, default 768), VERBOSE=1 (stream the VM console).
+# ESPGATE_VM_TIMEOUT (whole VM run, s, default 120 + per scenario run 150 or its own longer limit), ESPGATE_VM_SCENARIO_TIMEOUT (per scenario, s, default
+# 240; a scenario may ask for more with a '# vm-timeout: SECONDS' line), ESPGATE_VM_MEM (MiB,
+# default 768), VERBOSE=1 (stream the VM console).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 SRC=$(pwd -P)
@@ -360,13 +361,16 @@ for s in "${SHARES[@]}"; do
 		-device "virtio-9p-pci,fsdev=fs_$tag,mount_tag=$tag")
 done
 
-# the whole run's safety limit grows with the number of scenarios it runs (each has its own limit)
+# the whole run's safety limit grows with the scenarios it runs: 120 s for the boot plus 150 s per
+# scenario, or the scenario's own longer limit ("# vm-timeout: SECONDS", read by guest.sh)
 if [ -z "$VM_TIMEOUT" ]; then
-	n=0
+	VM_TIMEOUT=120
 	for f in tests/vm/scenarios/*.sh; do
-		selected "$(basename "$f" .sh)" && n=$((n + 1))
+		selected "$(basename "$f" .sh)" || continue
+		t=$(sed -n 's/^# vm-timeout: \([0-9][0-9]*\)$/\1/p' "$f" | head -n 1)
+		[ "${t:-0}" -gt 150 ] || t=150
+		VM_TIMEOUT=$((VM_TIMEOUT + t))
 	done
-	VM_TIMEOUT=$((120 + 150 * n))
 fi
 ONLY_CSV=$(
 	IFS=,
