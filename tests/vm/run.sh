@@ -18,9 +18,10 @@
 #   tests/vm/run.sh --prepare       only fetch the kernel and build the initramfs
 # Environment: OUTPUT (build dir, default .output), ESPGATE_VM_CACHE (default
 # /var/cache/espgate-vmtest), ESPGATE_VM_ABI (force a kernel ABI, e.g. 6.1.0-56-amd64),
-# ESPGATE_VM_TIMEOUT (whole VM run, s, default 120 + per scenario run 150 or its own longer limit), ESPGATE_VM_SCENARIO_TIMEOUT (per scenario, s, default
-# 240; a scenario may ask for more with a '# vm-timeout: SECONDS' line), ESPGATE_VM_MEM (MiB,
-# default 768), VERBOSE=1 (stream the VM console).
+# ESPGATE_VM_TIMEOUT (whole VM run, s, default 120 + per scenario run 150 or its own longer
+# limit), ESPGATE_VM_SCENARIO_TIMEOUT (per scenario, s, default 240; a scenario may ask for more
+# with a '# vm-timeout: SECONDS' line), ESPGATE_VM_MEM (MiB, default 768), VERBOSE=1 (stream the
+# VM console).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 SRC=$(pwd -P)
