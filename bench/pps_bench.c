@@ -17,8 +17,9 @@
  * Usage: pps_bench GW_NETNS RCV_NETNS PPS_OBJ [rounds] [packets]
  * Prints `bench NAME VALUE UNIT` lines; details of every run go to stderr. Environment (for
  * profiling, not for the recorded figures): PPS_ONLY=<configuration>, PPS_RT=0 (no SCHED_FIFO),
- * PPS_CT_MAX=<conntrack entries>, PPS_NO_TC=1 (espgate without tc_eg_ingress), PPS_TCX=1
- * (tc_eg_ingress through tcx instead of clsact, kernels >= 6.6).
+ * PPS_CT_MAX=<conntrack entries>, PPS_NO_TC=1 (espgate without tc_eg_ingress), PPS_TC_CLSACT=1
+ * (tc_eg_ingress on clsact even where the kernel has tcx; by default it is attached as espgated
+ * does: tcx on kernels >= 6.6, else clsact).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -359,6 +360,19 @@ static const char *const cfg_name[C_MAX] = {
 	"espgate_tunnel_snat_pass",
 };
 
+/* tc_eg_ingress on the gateway's ingress as espgated attaches it (tcx, else clsact). */
+static int tc_attach(struct bench *b)
+{
+	static bool said;
+	int err = ldr_attach_tc(&b->l, b->if_in, getenv("PPS_TC_CLSACT") ? LDR_TC_CLSACT : 0, NULL);
+
+	if (!err && !said) {
+		printf("# tc_eg_ingress attached through %s\n", b->l.tc_tcx ? "tcx" : "clsact");
+		said = true;
+	}
+	return err;
+}
+
 static int cfg_up(struct bench *b, enum cfg_id id)
 {
 	int err = 0;
@@ -381,22 +395,15 @@ static int cfg_up(struct bench *b, enum cfg_id id)
 	case C_EGPASS:
 	case C_EGREDIR:
 		err = eg_write(b, id == C_EGREDIR ? EG_CFG_REDIRECT : 0, 10);
-		/* PPS_NO_TC=1: without tc_eg_ingress, to measure what the clsact hook costs. */
-		if (getenv("PPS_TCX"))
-			err = err
-				      ?: (bpf_prog_attach(
-						  bpf_program__fd(b->l.skel->progs.tc_eg_ingress),
-						  b->if_in, 46 /* BPF_TCX_INGRESS */, 0)
-						  ? -errno
-						  : 0);
-		else if (!getenv("PPS_NO_TC"))
-			err = err ?: ldr_attach_tc(&b->l, b->if_in, false);
+		/* PPS_NO_TC=1: without tc_eg_ingress, to measure what the tc hook costs. */
+		if (!getenv("PPS_NO_TC"))
+			err = err ?: tc_attach(b);
 		err = err ?: templates(b, GW_IN, 8080, 256) ?: gen_set(b, PPS_TAIL, 256, false);
 		err = err ?: sink_set(b, GW_OUT, RCV, 80);
 		break;
 	case C_EGTUN:
 		err = eg_write(b, 0, 10);
-		err = err ?: ldr_attach_tc(&b->l, b->if_in, false);
+		err = err ?: tc_attach(b);
 		err = err ?: templates(b, A(10, 3, 0, 2), 80, 256) ?: gen_set(b, PPS_TAIL, 256, false);
 		err = err ?: sink_set(b, GW_OUT, A(10, 3, 0, 2), 80);
 		break;
@@ -410,8 +417,6 @@ static void cfg_down(struct bench *b, enum cfg_id id)
 {
 	if (id == C_IPT || id == C_NFT)
 		sh("nft flush ruleset");
-	if (id >= C_EGPASS && getenv("PPS_TCX"))
-		bpf_prog_detach2(bpf_program__fd(b->l.skel->progs.tc_eg_ingress), b->if_in, 46);
 	if (id >= C_EGPASS)
 		ldr_detach(&b->l);
 }
@@ -486,7 +491,7 @@ static int run_newconn(struct bench *b, int runs)
 
 	/* espgate: tunnel child 1 (pool SNAT), classified among 10 / 100,000 selectors. */
 	err = templates(b, A(10, 3, 0, 2), 80, 1) ?: sink_set(b, GW_OUT, A(10, 3, 0, 2), 80);
-	err = err ?: eg_write(b, 0, 10) ?: ldr_attach_tc(&b->l, b->if_in, false);
+	err = err ?: eg_write(b, 0, 10) ?: tc_attach(b);
 	if (err)
 		return err;
 	e10 = newconn(b, true, 40000, runs, "newconn_espgate_10");
