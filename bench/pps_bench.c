@@ -16,7 +16,7 @@
  *     10 and 10,000 rules, espgate tunnel SNAT with 10 and 100,000 selectors.
  * Usage: pps_bench GW_NETNS RCV_NETNS PPS_OBJ [rounds] [packets]
  * Prints `bench NAME VALUE UNIT` lines; details of every run go to stderr. Environment (for
- * profiling, not for the recorded figures): PPS_ONLY=<configuration>, PPS_RT=0 (no SCHED_FIFO),
+ * profiling, not for the recorded figures): PPS_ONLY=<configuration,...>, PPS_RT=0 (no SCHED_FIFO),
  * PPS_CT_MAX=<conntrack entries>, PPS_NO_TC=1 (espgate without tc_eg_ingress), PPS_TC_CLSACT=1
  * (tc_eg_ingress on clsact even where the kernel has tcx; by default it is attached as espgated
  * does: tcx on kernels >= 6.6, else clsact).
@@ -578,12 +578,23 @@ static int setup(struct bench *b, const char *gw, const char *rcv, const char *o
 	return enter(b->ns_gw);
 }
 
+/* Is name one of the comma-separated names in list? */
+static bool in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (!strncmp(p, name, n) && (p[n] == ',' || !p[n]))
+			return true;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	static struct bench b;
 	double v[C_MAX][MAX_RUNS] = { { 0 } }, med[C_MAX];
 	int rounds = argc > 4 ? atoi(argv[4]) : 5, err;
-	const char *only = getenv("PPS_ONLY"); /* one configuration (profiling) */
+	const char *only = getenv("PPS_ONLY"); /* some configurations (profiling) */
 	cpu_set_t cs;
 
 	if (argc < 4) {
@@ -618,7 +629,7 @@ int main(int argc, char **argv)
 			enum cfg_id id = (enum cfg_id)((i + r) % C_MAX);
 			double x;
 
-			if (only && strcmp(only, cfg_name[id]))
+			if (only && !in_list(only, cfg_name[id]))
 				continue;
 
 			err = cfg_up(&b, id);
