@@ -36,7 +36,12 @@ enum eg_limits {
 	EG_MAX_CHILD_ALLOW = 8, /* per-child allow rules (L3/L4 firewall) */
 	EG_MAX_CPUS = 128,	/* cpumap entries for ESP steering */
 	EG_MAX_RNETMAP = 4096,	/* remote-netmap rules (x2 directions, x2 generations) */
+	EG_FIB_CACHE_SLOTS = 256, /* per-CPU route cache of the XDP_REDIRECT path */
 };
+
+/* How long a cached bpf_fib_lookup result is used: a route or neighbour change reaches the
+ * redirect path within this time (the stack's own paths see it at once). */
+#define EG_FIB_CACHE_NS 100000000ull /* 100 ms */
 
 /*
  * Marks. Every child SA of espgate has a child id; its marks are derived from it, so the mark alone
@@ -353,6 +358,26 @@ struct eg_spi_key {
 struct eg_spi_val {
 	__u32 child;
 	__u32 cpu; /* target CPU when EG_CFG_CPUMAP is set */
+};
+
+/*
+ * One slot of the per-CPU route cache of the redirect path (eg_fib_cache, indexed by a hash of
+ * the addresses): bpf_fib_lookup's answer for (saddr, daddr, tos, ingress interface), used for
+ * EG_FIB_CACHE_NS and only for packets no longer than one the lookup checked the MTU for. BPF
+ * only; espgated never reads it.
+ */
+struct eg_fib_entry {
+	__be32 saddr;
+	__be32 daddr;
+	__u32 iif;    /* ingress ifindex */
+	__u32 oif;    /* egress ifindex, the redirect target */
+	__u64 stamp;  /* bpf_ktime_get_coarse_ns() of the lookup */
+	__u16 len_ok; /* the longest IPv4 total length the lookup found within the MTU */
+	__u8 tos;
+	__u8 pad;
+	__u8 smac[6];
+	__u8 dmac[6];
+	__u8 pad2[2];
 };
 
 /* IKE per-source token bucket. */
