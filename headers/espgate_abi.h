@@ -37,11 +37,14 @@ enum eg_limits {
 	EG_MAX_CPUS = 128,	/* cpumap entries for ESP steering */
 	EG_MAX_RNETMAP = 4096,	/* remote-netmap rules (x2 directions, x2 generations) */
 	EG_FIB_CACHE_SLOTS = 256, /* per-CPU route cache of the XDP_REDIRECT path */
+	EG_FLOW_CACHE_BITS = 12,  /* per-CPU flow cache in front of conntrack: 4096 slots */
 };
 
 /* How long a cached bpf_fib_lookup result is used: a route or neighbour change reaches the
  * redirect path within this time (the stack's own paths see it at once). */
 #define EG_FIB_CACHE_NS 100000000ull /* 100 ms */
+/* How long a per-CPU flow cache slot answers for its conntrack entry (see struct eg_flow_slot). */
+#define EG_FLOW_CACHE_NS 50000000ull /* 50 ms */
 
 /*
  * Marks. Every child SA of espgate has a child id; its marks are derived from it, so the mark alone
@@ -378,6 +381,26 @@ struct eg_fib_entry {
 	__u8 smac[6];
 	__u8 dmac[6];
 	__u8 pad2[2];
+};
+
+/*
+ * One slot of the per-CPU flow cache XDP consults before the conntrack hash (eg_flow_cache,
+ * indexed by a hash of the tuple): a copy of what an established entry says, filled when a
+ * packet hits the entry. It answers for packets of that tuple without TCP SYN, FIN or RST (those
+ * take the full path, which moves the TCP state and clamps the MSS) until `until`: at most
+ * EG_FLOW_CACHE_NS after the fill and never past the entry's own deadline, so the sweeper, which
+ * deletes only expired entries, never deletes one a slot still stands for; a generation switch
+ * voids every slot. A flow espgated deletes while it is live (ct flush on reload) is
+ * forgotten by the fast path within EG_FLOW_CACHE_NS. BPF only; espgated never reads it.
+ */
+struct eg_flow_slot {
+	struct eg_ct_key key;
+	struct eg_ct_key xlate; /* the entry's translated tuple */
+	__u64 until;		/* bpf_ktime_get_coarse_ns() bound */
+	__u32 child;		/* the entry's child (EG_CT_TO_TUNNEL) */
+	__u32 gen;		/* eg_config.gen at the fill */
+	__u8 flags;		/* the entry's enum eg_ct_flags */
+	__u8 pad[7];
 };
 
 /* IKE per-source token bucket. */

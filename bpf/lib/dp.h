@@ -25,7 +25,10 @@ struct eg_act {
 	__u8 xlate;	     /* nt differs from the packet's tuple */
 	__u8 may_redirect;   /* bound for no tunnel: may take the fib fast path */
 	__u8 icmp_err;	     /* ICMP error of a known flow: nt = outer addresses, ni = quote */
-	__u8 pad[3];
+	__u8 ct_hit;	     /* an existing conntrack entry decided (ct_flags, ct_expires) */
+	__u8 ct_flags;
+	__u8 pad;
+	__u64 ct_expires;
 	struct eg_ct_key ni; /* ICMP error: the quoted tuple to write */
 };
 
@@ -72,6 +75,9 @@ static __always_inline int eg_hit_out(struct eg_ct_val *e, const struct eg_pkt *
 	if (e->flags & EG_CT_FROM_TUNNEL)
 		return -EG_STAT_DROP_CLEARTEXT; /* a tunnel flow's packet arriving in clear */
 	act_from_ct(a, e, cfg, p);
+	a->ct_hit = 1;
+	a->ct_flags = e->flags;
+	a->ct_expires = e->expires;
 	if (e->flags & EG_CT_TO_TUNNEL) {
 		a->child = e->child;
 		ch = bpf_map_lookup_elem(&eg_children, &a->child);
@@ -303,6 +309,61 @@ static __always_inline int eg_icmp_err(const struct eg_pkt *p, const struct eg_c
 }
 
 /* Plaintext entering the gateway: from the inside, or replies to masqueraded flows. */
+#define EG_FC_MISS 1
+
+/* The flow cache slot of tuple t (multiplicative hash; the slot's key says whose it is). */
+static __always_inline struct eg_flow_slot *fc_slot(const struct eg_ct_key *t)
+{
+	__u32 h = t->saddr * 2654435761u ^ t->daddr * 2246822519u ^
+		  (((__u32)t->sport << 16) | t->dport) * 3266489917u ^ t->proto;
+	__u32 slot = (h * 2654435761u) >> (32 - EG_FLOW_CACHE_BITS);
+
+	return bpf_map_lookup_elem(&eg_flow_cache, &slot);
+}
+
+/* May this packet be answered by the flow cache (no TCP state to move, nothing to clamp)? */
+static __always_inline bool fc_usable(const struct eg_pkt *p)
+{
+	return !p->frag && !p->icmp_err && !(p->tcp_flags & (EG_TCP_SYN | EG_TCP_FIN | EG_TCP_RST));
+}
+
+/* eg_hit_out from a cache slot: 0 with *a filled, EG_FC_MISS, or a drop. */
+static __always_inline int fc_hit(const struct eg_flow_slot *fs, const struct eg_pkt *p,
+				  const struct eg_config *cfg, __u64 now, struct eg_act *a)
+{
+	const __u64 *k = (const __u64 *)&fs->key, *t = (const __u64 *)&p->t;
+	struct eg_child *ch;
+
+	if (k[0] != t[0] || k[1] != t[1] || fs->gen != cfg->gen || now >= fs->until)
+		return EG_FC_MISS;
+	a->nt = fs->xlate;
+	a->xlate = !tuple_eq(&a->nt, &p->t);
+	if (fs->flags & EG_CT_TO_TUNNEL) {
+		a->child = fs->child;
+		ch = bpf_map_lookup_elem(&eg_children, &a->child);
+		if (!ch || !(ch->flags & EG_CHILD_UP))
+			return -EG_STAT_DROP_TUNNEL_DOWN;
+	} else {
+		a->may_redirect = 1;
+	}
+	act_stat_out(a);
+	return 0;
+}
+
+/* Remembers the conntrack entry a packet hit (see struct eg_flow_slot). */
+static __always_inline void fc_fill(struct eg_flow_slot *fs, const struct eg_pkt *p,
+				    const struct eg_config *cfg, __u64 now, const struct eg_act *a)
+{
+	__u64 until = now + EG_FLOW_CACHE_NS;
+
+	fs->key = p->t;
+	fs->xlate = a->nt;
+	fs->until = until < a->ct_expires ? until : a->ct_expires;
+	fs->child = a->child;
+	fs->gen = cfg->gen;
+	fs->flags = a->ct_flags;
+}
+
 static __always_inline int eg_flow_out(const struct eg_pkt *p, const struct eg_config *cfg,
 				       struct eg_act *a)
 {
