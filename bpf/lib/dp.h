@@ -311,13 +311,23 @@ static __always_inline int eg_icmp_err(const struct eg_pkt *p, const struct eg_c
 /* Plaintext entering the gateway: from the inside, or replies to masqueraded flows. */
 #define EG_FC_MISS 1
 
-/* The flow cache slot of tuple t (multiplicative hash; the slot's key says whose it is). */
+/*
+ * The flow cache slot of tuple t. The words are rotated apart before they are combined (in
+ * network order the varying bytes of addresses and ports sit at the same bit positions and
+ * would cancel), then mixed (lowbias32's finaliser) so the top bits index the slot. A crafted
+ * collision costs only the full path.
+ */
 static __always_inline struct eg_flow_slot *fc_slot(const struct eg_ct_key *t)
 {
-	__u32 h = t->saddr * 2654435761u ^ t->daddr * 2246822519u ^
-		  (((__u32)t->sport << 16) | t->dport) * 3266489917u ^ t->proto;
-	__u32 slot = (h * 2654435761u) >> (32 - EG_FLOW_CACHE_BITS);
+	__u32 d = t->daddr, pt = ((__u32)t->sport << 16) | t->dport, h, slot;
 
+	h = t->saddr ^ (d << 16 | d >> 16) ^ (pt << 8 | pt >> 24) ^ ((__u32)t->proto << 16);
+	h ^= h >> 16;
+	h *= 0x7feb352du;
+	h ^= h >> 15;
+	h *= 0x846ca68bu;
+	h ^= h >> 16;
+	slot = h >> (32 - EG_FLOW_CACHE_BITS);
 	return bpf_map_lookup_elem(&eg_flow_cache, &slot);
 }
 
