@@ -44,7 +44,6 @@ int xdp_eg_ingress(struct xdp_md *ctx)
 	struct eg_flow_slot *fs = NULL;
 	struct eg_xdp_meta *m;
 	__u32 zero = 0, cpu = 0;
-	__u64 now = 0;
 	int ret;
 
 	eg_count(EG_STAT_RX, len);
@@ -78,15 +77,13 @@ int xdp_eg_ingress(struct xdp_md *ctx)
 	ret = EG_FC_MISS;
 	if (fc_usable(&p)) {
 		fs = fc_slot(&p.t);
-		if (fs) {
-			now = bpf_ktime_get_coarse_ns();
-			ret = fc_hit(fs, &p, cfg, now, &a);
-		}
+		if (fs)
+			ret = fc_hit(fs, &p, cfg, &a);
 	}
 	if (ret == EG_FC_MISS) {
 		ret = eg_flow_out(&p, cfg, &a);
 		if (!ret && a.ct_hit && fs)
-			fc_fill(fs, &p, cfg, now, &a);
+			fc_fill(fs, &p, cfg, &a);
 	}
 	if (ret < 0)
 		goto drop;

@@ -43,8 +43,11 @@ enum eg_limits {
 /* How long a cached bpf_fib_lookup result is used: a route or neighbour change reaches the
  * redirect path within this time (the stack's own paths see it at once). */
 #define EG_FIB_CACHE_NS 100000000ull /* 100 ms */
-/* How long a per-CPU flow cache slot answers for its conntrack entry (see struct eg_flow_slot). */
-#define EG_FLOW_CACHE_NS 50000000ull /* 50 ms */
+/* How long a per-CPU flow cache slot answers for its conntrack entry (see struct eg_flow_slot):
+ * in jiffies, the cheapest clock BPF can read, so 5 ms to 50 ms depending on CONFIG_HZ; a slot
+ * is only filled for an entry with more than EG_FLOW_CACHE_NS left. */
+#define EG_FLOW_CACHE_JIFFIES 5
+#define EG_FLOW_CACHE_NS 50000000ull /* 50 ms: 5 jiffies at HZ=100, the slowest tick */
 
 /*
  * Marks. Every child SA of espgate has a child id; its marks are derived from it, so the mark alone
@@ -387,16 +390,16 @@ struct eg_fib_entry {
  * One slot of the per-CPU flow cache XDP consults before the conntrack hash (eg_flow_cache,
  * indexed by a hash of the tuple): a copy of what an established entry says, filled when a
  * packet hits the entry. It answers for packets of that tuple without TCP SYN, FIN or RST (those
- * take the full path, which moves the TCP state and clamps the MSS) until `until`: at most
- * EG_FLOW_CACHE_NS after the fill and never past the entry's own deadline, so the sweeper, which
- * deletes only expired entries, never deletes one a slot still stands for; a generation switch
- * voids every slot. A flow espgated deletes while it is live (ct flush on reload) is
+ * take the full path, which moves the TCP state and clamps the MSS) for EG_FLOW_CACHE_JIFFIES
+ * (at most EG_FLOW_CACHE_NS), and is only filled for an entry that lives longer than that, so
+ * the sweeper, which deletes only expired entries, never deletes one a slot still stands for; a
+ * generation switch voids every slot. A flow espgated deletes while it is live (ct flush on reload) is
  * forgotten by the fast path within EG_FLOW_CACHE_NS. BPF only; espgated never reads it.
  */
 struct eg_flow_slot {
 	struct eg_ct_key key;
 	struct eg_ct_key xlate; /* the entry's translated tuple */
-	__u64 until;		/* bpf_ktime_get_coarse_ns() bound */
+	__u64 until;		/* bpf_jiffies64() bound */
 	__u32 child;		/* the entry's child (EG_CT_TO_TUNNEL) */
 	__u32 gen;		/* eg_config.gen at the fill */
 	__u8 flags;		/* the entry's enum eg_ct_flags */

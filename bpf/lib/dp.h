@@ -339,12 +339,12 @@ static __always_inline bool fc_usable(const struct eg_pkt *p)
 
 /* eg_hit_out from a cache slot: 0 with *a filled, EG_FC_MISS, or a drop. */
 static __always_inline int fc_hit(const struct eg_flow_slot *fs, const struct eg_pkt *p,
-				  const struct eg_config *cfg, __u64 now, struct eg_act *a)
+				  const struct eg_config *cfg, struct eg_act *a)
 {
 	const __u64 *k = (const __u64 *)&fs->key, *t = (const __u64 *)&p->t;
 	struct eg_child *ch;
 
-	if (k[0] != t[0] || k[1] != t[1] || fs->gen != cfg->gen || now >= fs->until)
+	if (k[0] != t[0] || k[1] != t[1] || fs->gen != cfg->gen || bpf_jiffies64() >= fs->until)
 		return EG_FC_MISS;
 	a->nt = fs->xlate;
 	a->xlate = !tuple_eq(&a->nt, &p->t);
@@ -362,13 +362,13 @@ static __always_inline int fc_hit(const struct eg_flow_slot *fs, const struct eg
 
 /* Remembers the conntrack entry a packet hit (see struct eg_flow_slot). */
 static __always_inline void fc_fill(struct eg_flow_slot *fs, const struct eg_pkt *p,
-				    const struct eg_config *cfg, __u64 now, const struct eg_act *a)
+				    const struct eg_config *cfg, const struct eg_act *a)
 {
-	__u64 until = now + EG_FLOW_CACHE_NS;
-
+	if (a->ct_expires < bpf_ktime_get_coarse_ns() + EG_FLOW_CACHE_NS)
+		return; /* it may expire while the slot would still answer */
 	fs->key = p->t;
 	fs->xlate = a->nt;
-	fs->until = until < a->ct_expires ? until : a->ct_expires;
+	fs->until = bpf_jiffies64() + EG_FLOW_CACHE_JIFFIES;
 	fs->child = a->child;
 	fs->gen = cfg->gen;
 	fs->flags = a->ct_flags;
