@@ -33,9 +33,9 @@ enum eg_limits {
 	EG_POOL_WORDS = 1024,	    /* 1024 x 64 bits = one bit per port */
 	EG_MAX_IKE_SOURCES = 65536, /* IKE rate-limit buckets */
 	EG_MAX_VLAN_DEPTH = 2,
-	EG_MAX_CHILD_ALLOW = 8, /* per-child allow rules (L3/L4 firewall) */
-	EG_MAX_CPUS = 128,	/* cpumap entries for ESP steering */
-	EG_MAX_RNETMAP = 4096,	/* remote-netmap rules (x2 directions, x2 generations) */
+	EG_MAX_CHILD_ALLOW = 8,	  /* per-child allow rules (L3/L4 firewall) */
+	EG_MAX_CPUS = 128,	  /* cpumap entries for ESP steering */
+	EG_MAX_RNETMAP = 4096,	  /* remote-netmap rules (x2 directions, x2 generations) */
 	EG_FIB_CACHE_SLOTS = 256, /* per-CPU route cache of the XDP_REDIRECT path */
 	EG_FLOW_CACHE_BITS = 12,  /* per-CPU flow cache in front of conntrack: 4096 slots */
 };
