@@ -134,6 +134,12 @@ else
 fi
 s=$(nt_in "$G" sysctl -n net.ipv4.conf.eg1.accept_local net.ipv4.conf.eg1.rp_filter | tr '\n' ' ')
 f=$(tc -n "$G" filter show dev eg1 ingress 2>&1)
+# kernels >= 6.6: tc_eg_nat through the tcx link espgated pinned as tcx_eg1, else on clsact
+if [ -e "$NT_PIN_ROOT/tcx_eg1" ]; then
+	lp=$(bpftool -j link show pinned "$NT_PIN_ROOT/tcx_eg1" 2>/dev/null |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["prog_id"])' 2>/dev/null)
+	f="tcx: $(bpftool prog show id "${lp:-0}" 2>&1 | head -1)"
+fi
 if [ "$s" = "1 2 " ] && echo "$f" | grep -q 'tc_eg_nat'; then
 	tap_ok "eg1: accept_local 1, rp_filter 2, tc_eg_nat on ingress"
 else
