@@ -133,13 +133,7 @@ else
 	tap_fail "foreign route reported" "$(tail -5 "$work/log")"
 fi
 s=$(nt_in "$G" sysctl -n net.ipv4.conf.eg1.accept_local net.ipv4.conf.eg1.rp_filter | tr '\n' ' ')
-f=$(tc -n "$G" filter show dev eg1 ingress 2>&1)
-# kernels >= 6.6: tc_eg_nat through the tcx link espgated pinned as tcx_eg1, else on clsact
-if [ -e "$NT_PIN_ROOT/tcx_eg1" ]; then
-	lp=$(bpftool -j link show pinned "$NT_PIN_ROOT/tcx_eg1" 2>/dev/null |
-		python3 -c 'import json,sys; print(json.load(sys.stdin)["prog_id"])' 2>/dev/null)
-	f="tcx: $(bpftool prog show id "${lp:-0}" 2>&1 | head -1)"
-fi
+f=$(nt_tc_ingress "$G" eg1) # clsact filter, or the pinned tcx link (kernels >= 6.6)
 if [ "$s" = "1 2 " ] && echo "$f" | grep -q 'tc_eg_nat'; then
 	tap_ok "eg1: accept_local 1, rp_filter 2, tc_eg_nat on ingress"
 else
@@ -149,11 +143,20 @@ fi
 # the proof: the gateway's own packet leaves translated
 send_and_capture() {
 	local cap=$work/cap.txt before after
-	nt_in "$P" timeout 5 tcpdump -nli p0 -c 1 'udp and dst port 9000' >"$cap" 2>/dev/null &
+	: >"$cap"
+	nt_in "$P" timeout 20 tcpdump -nli p0 -c 1 'udp and dst port 9000' >"$cap" 2>"$cap.err" &
 	local tp=$!
-	sleep 1
+	for _ in $(seq 50); do # listening (a loaded machine may take seconds)
+		grep -q listening "$cap.err" 2>/dev/null && break
+		sleep 0.1
+	done
 	before=$(nt_stat NAT_OUT)
 	nt_in "$G" bash -c 'echo hairpin >/dev/udp/198.18.170.151/9000'
+	for _ in $(seq 30); do
+		grep -q ' IP ' "$cap" && break
+		sleep 0.1
+	done
+	kill "$tp" 2>/dev/null
 	wait "$tp"
 	after=$(nt_stat NAT_OUT)
 	echo "$((after - before)) $(head -1 "$cap")"
