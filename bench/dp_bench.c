@@ -185,6 +185,23 @@ static double newconn_rate(int fd, struct dp_maps *m, int n)
 	return n / (t / 1e9);
 }
 
+/* Instructions the verifier processed per program (the limit is 1,000,000 each). */
+static void verifier_stats(struct ldr *l)
+{
+	struct bpf_program *p;
+
+	bpf_object__for_each_program(p, l->skel->obj)
+	{
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+
+		memset(&info, 0, sizeof(info));
+		if (!bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len))
+			printf("bench verified_insns_%s %u insns\n", bpf_program__name(p),
+			       info.verified_insns);
+	}
+}
+
 int main(void)
 {
 	const uint32_t rep = 1000000;
@@ -217,6 +234,7 @@ int main(void)
 	ns = run_repeat(tc, false, b, frame(b, 0x0a050505, 0x08080808, 1000, 53), rep);
 	printf("bench testrun_tc_handoff_ns %.1f ns/packet\n", ns);
 
+	verifier_stats(&l);
 	r10 = newconn_rate(xdp, &m, 50000);
 	printf("bench newconn_10_rules %.0f conn/s\n", r10);
 	dp_maps_fini(&m);

@@ -85,7 +85,7 @@ static int cmd_up(int argc, char **argv)
 	struct dp_maps m;
 	struct ldr l;
 	struct in_addr in;
-	char net[64], *slash;
+	char net[64], *slash, lpin[LDR_PIN_MAX];
 	int i = 2, err, nif = 0;
 
 	err = ldr_open(&l, pin, 0);
@@ -98,6 +98,8 @@ static int cmd_up(int argc, char **argv)
 
 		if (!ifindex)
 			return fprintf(stderr, "egdp: no interface %s\n", argv[i]), 1;
+		/* a tcx link must be pinned to outlive this process */
+		snprintf(lpin, sizeof(lpin), "%s/tcx_%s", pin, argv[i]);
 		if (!strcmp(mode, "xdp")) {
 			/* The first through the loader (libxdp), further ones by netlink. */
 			err = nif ? bpf_xdp_attach(ifindex,
@@ -107,12 +109,12 @@ static int cmd_up(int argc, char **argv)
 			if (!err) {
 				struct ldr t2 = l;
 
-				err = ldr_attach_tc(&t2, ifindex, false);
+				err = ldr_attach_tc(&t2, ifindex, 0, lpin);
 			}
 		} else {
 			struct ldr t2 = l;
 
-			err = ldr_attach_tc(&t2, ifindex, true);
+			err = ldr_attach_tc(&t2, ifindex, LDR_TC_NAT, lpin);
 		}
 		if (err)
 			return fprintf(stderr, "egdp: attach %s: %s\n", argv[i], strerror(-err)), 1;

@@ -16,9 +16,10 @@
  *     10 and 10,000 rules, espgate tunnel SNAT with 10 and 100,000 selectors.
  * Usage: pps_bench GW_NETNS RCV_NETNS PPS_OBJ [rounds] [packets]
  * Prints `bench NAME VALUE UNIT` lines; details of every run go to stderr. Environment (for
- * profiling, not for the recorded figures): PPS_ONLY=<configuration>, PPS_RT=0 (no SCHED_FIFO),
- * PPS_CT_MAX=<conntrack entries>, PPS_NO_TC=1 (espgate without tc_eg_ingress), PPS_TCX=1
- * (tc_eg_ingress through tcx instead of clsact, kernels >= 6.6).
+ * profiling, not for the recorded figures): PPS_ONLY=<configuration,...>, PPS_RT=0 (no SCHED_FIFO),
+ * PPS_CT_MAX=<conntrack entries>, PPS_NO_TC=1 (espgate without tc_eg_ingress), PPS_TC_CLSACT=1
+ * (tc_eg_ingress on clsact even where the kernel has tcx; by default it is attached as espgated
+ * does: tcx on kernels >= 6.6, else clsact).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -294,6 +295,22 @@ static int ct_flush(void)
 	return err;
 }
 
+/* Empties the XDP flow and route caches: the benchmark deletes live conntrack entries (which
+ * espgated never does outside a reload), so no slot may outlive them into the next run. */
+static void caches_clear(struct bench *b)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct eg_flow_slot *fs = calloc((size_t)(ncpu > 0 ? ncpu : 1), sizeof(*fs));
+	struct eg_fib_entry *fe = calloc((size_t)(ncpu > 0 ? ncpu : 1), sizeof(*fe));
+
+	for (uint32_t i = 0; fs && i < (1u << EG_FLOW_CACHE_BITS); i++)
+		bpf_map_update_elem(bpf_map__fd(b->l.skel->maps.eg_flow_cache), &i, fs, BPF_ANY);
+	for (uint32_t i = 0; fe && i < EG_FIB_CACHE_SLOTS; i++)
+		bpf_map_update_elem(bpf_map__fd(b->l.skel->maps.eg_fib_cache), &i, fe, BPF_ANY);
+	free(fs);
+	free(fe);
+}
+
 /* espgate setup: DNAT 10.1.0.1:8080 -> 10.2.0.2:80 for inside flows and masquerade of
  * 10.1.0.0/24 behind pool 0 (10.2.0.100) for what no selector claims; tunnel child 1 (UP, no
  * XFRM here) with selectors to 10.3.0.0/16 and many-to-one SNAT behind pool 1 (10.2.0.100). */
@@ -331,6 +348,7 @@ static int eg_write(struct bench *b, uint32_t flags, size_t nsel)
 	}
 	dp_sel_clear(&b->m, 0);
 	dp_ct_sweep(&b->m, UINT64_MAX);
+	caches_clear(b);
 	err = dp_nat_rule_write(&b->m, 1, &masq);
 	err = err ?: dp_nat_rule_write(&b->m, 2, &tun);
 	err = err ?: dp_pool_write(&b->m, 0, htonl(GW_OUT), 1024, 65535);
@@ -359,6 +377,19 @@ static const char *const cfg_name[C_MAX] = {
 	"espgate_tunnel_snat_pass",
 };
 
+/* tc_eg_ingress on the gateway's ingress as espgated attaches it (tcx, else clsact). */
+static int tc_attach(struct bench *b)
+{
+	static bool said;
+	int err = ldr_attach_tc(&b->l, b->if_in, getenv("PPS_TC_CLSACT") ? LDR_TC_CLSACT : 0, NULL);
+
+	if (!err && !said) {
+		printf("# tc_eg_ingress attached through %s\n", b->l.tc_tcx ? "tcx" : "clsact");
+		said = true;
+	}
+	return err;
+}
+
 static int cfg_up(struct bench *b, enum cfg_id id)
 {
 	int err = 0;
@@ -381,22 +412,15 @@ static int cfg_up(struct bench *b, enum cfg_id id)
 	case C_EGPASS:
 	case C_EGREDIR:
 		err = eg_write(b, id == C_EGREDIR ? EG_CFG_REDIRECT : 0, 10);
-		/* PPS_NO_TC=1: without tc_eg_ingress, to measure what the clsact hook costs. */
-		if (getenv("PPS_TCX"))
-			err = err
-				      ?: (bpf_prog_attach(
-						  bpf_program__fd(b->l.skel->progs.tc_eg_ingress),
-						  b->if_in, 46 /* BPF_TCX_INGRESS */, 0)
-						  ? -errno
-						  : 0);
-		else if (!getenv("PPS_NO_TC"))
-			err = err ?: ldr_attach_tc(&b->l, b->if_in, false);
+		/* PPS_NO_TC=1: without tc_eg_ingress, to measure what the tc hook costs. */
+		if (!getenv("PPS_NO_TC"))
+			err = err ?: tc_attach(b);
 		err = err ?: templates(b, GW_IN, 8080, 256) ?: gen_set(b, PPS_TAIL, 256, false);
 		err = err ?: sink_set(b, GW_OUT, RCV, 80);
 		break;
 	case C_EGTUN:
 		err = eg_write(b, 0, 10);
-		err = err ?: ldr_attach_tc(&b->l, b->if_in, false);
+		err = err ?: tc_attach(b);
 		err = err ?: templates(b, A(10, 3, 0, 2), 80, 256) ?: gen_set(b, PPS_TAIL, 256, false);
 		err = err ?: sink_set(b, GW_OUT, A(10, 3, 0, 2), 80);
 		break;
@@ -410,8 +434,6 @@ static void cfg_down(struct bench *b, enum cfg_id id)
 {
 	if (id == C_IPT || id == C_NFT)
 		sh("nft flush ruleset");
-	if (id >= C_EGPASS && getenv("PPS_TCX"))
-		bpf_prog_detach2(bpf_program__fd(b->l.skel->progs.tc_eg_ingress), b->if_in, 46);
 	if (id >= C_EGPASS)
 		ldr_detach(&b->l);
 }
@@ -439,10 +461,12 @@ static double newconn(struct bench *b, bool eg, uint32_t n, int runs, const char
 	for (int r = 0; r < runs && r < MAX_RUNS; r++) {
 		double x;
 
-		if (eg)
+		if (eg) {
 			dp_ct_sweep(&b->m, UINT64_MAX);
-		else
+			caches_clear(b);
+		} else {
 			ct_flush();
+		}
 		gen_set(b, eg ? PPS_TAIL : PPS_PASS, 1, true);
 		x = inject(b, n, true, name);
 		if (x > 0)
@@ -486,7 +510,7 @@ static int run_newconn(struct bench *b, int runs)
 
 	/* espgate: tunnel child 1 (pool SNAT), classified among 10 / 100,000 selectors. */
 	err = templates(b, A(10, 3, 0, 2), 80, 1) ?: sink_set(b, GW_OUT, A(10, 3, 0, 2), 80);
-	err = err ?: eg_write(b, 0, 10) ?: ldr_attach_tc(&b->l, b->if_in, false);
+	err = err ?: eg_write(b, 0, 10) ?: tc_attach(b);
 	if (err)
 		return err;
 	e10 = newconn(b, true, 40000, runs, "newconn_espgate_10");
@@ -573,12 +597,23 @@ static int setup(struct bench *b, const char *gw, const char *rcv, const char *o
 	return enter(b->ns_gw);
 }
 
+/* Is name one of the comma-separated names in list? */
+static bool in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+		if (!strncmp(p, name, n) && (p[n] == ',' || !p[n]))
+			return true;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	static struct bench b;
 	double v[C_MAX][MAX_RUNS] = { { 0 } }, med[C_MAX];
 	int rounds = argc > 4 ? atoi(argv[4]) : 5, err;
-	const char *only = getenv("PPS_ONLY"); /* one configuration (profiling) */
+	const char *only = getenv("PPS_ONLY"); /* some configurations (profiling) */
 	cpu_set_t cs;
 
 	if (argc < 4) {
@@ -613,7 +648,7 @@ int main(int argc, char **argv)
 			enum cfg_id id = (enum cfg_id)((i + r) % C_MAX);
 			double x;
 
-			if (only && strcmp(only, cfg_name[id]))
+			if (only && !in_list(only, cfg_name[id]))
 				continue;
 
 			err = cfg_up(&b, id);

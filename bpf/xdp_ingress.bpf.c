@@ -41,6 +41,7 @@ int xdp_eg_ingress(struct xdp_md *ctx)
 	struct eg_pkt p = {};
 	struct eg_act a = {};
 	struct eg_config *cfg;
+	struct eg_flow_slot *fs = NULL;
 	struct eg_xdp_meta *m;
 	__u32 zero = 0, cpu = 0;
 	int ret;
@@ -71,7 +72,19 @@ int xdp_eg_ingress(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
-	ret = eg_flow_out(&p, cfg, &a);
+	/* An established flow's packet is answered from this CPU's flow cache when it can be:
+	 * one cache line instead of a hash lookup and a conntrack refresh. */
+	ret = EG_FC_MISS;
+	if (fc_usable(&p)) {
+		fs = fc_slot(&p.t);
+		if (fs)
+			ret = fc_hit(fs, &p, cfg, &a);
+	}
+	if (ret == EG_FC_MISS) {
+		ret = eg_flow_out(&p, cfg, &a);
+		if (!ret && a.ct_hit && fs)
+			fc_fill(fs, &p, cfg, &a);
+	}
 	if (ret < 0)
 		goto drop;
 	ret = apply_xdp(ctx, &p, &a);

@@ -33,10 +33,21 @@ enum eg_limits {
 	EG_POOL_WORDS = 1024,	    /* 1024 x 64 bits = one bit per port */
 	EG_MAX_IKE_SOURCES = 65536, /* IKE rate-limit buckets */
 	EG_MAX_VLAN_DEPTH = 2,
-	EG_MAX_CHILD_ALLOW = 8, /* per-child allow rules (L3/L4 firewall) */
-	EG_MAX_CPUS = 128,	/* cpumap entries for ESP steering */
-	EG_MAX_RNETMAP = 4096,	/* remote-netmap rules (x2 directions, x2 generations) */
+	EG_MAX_CHILD_ALLOW = 8,	  /* per-child allow rules (L3/L4 firewall) */
+	EG_MAX_CPUS = 128,	  /* cpumap entries for ESP steering */
+	EG_MAX_RNETMAP = 4096,	  /* remote-netmap rules (x2 directions, x2 generations) */
+	EG_FIB_CACHE_SLOTS = 256, /* per-CPU route cache of the XDP_REDIRECT path */
+	EG_FLOW_CACHE_BITS = 12,  /* per-CPU flow cache in front of conntrack: 4096 slots */
 };
+
+/* How long a cached bpf_fib_lookup result is used: a route or neighbour change reaches the
+ * redirect path within this time (the stack's own paths see it at once). */
+#define EG_FIB_CACHE_NS 100000000ull /* 100 ms */
+/* How long a per-CPU flow cache slot answers for its conntrack entry (see struct eg_flow_slot):
+ * in jiffies, the cheapest clock BPF can read, so 5 ms to 50 ms depending on CONFIG_HZ; a slot
+ * is only filled for an entry with more than EG_FLOW_CACHE_NS left. */
+#define EG_FLOW_CACHE_JIFFIES 5
+#define EG_FLOW_CACHE_NS 50000000ull /* 50 ms: 5 jiffies at HZ=100, the slowest tick */
 
 /*
  * Marks. Every child SA of espgate has a child id; its marks are derived from it, so the mark alone
@@ -358,6 +369,46 @@ struct eg_spi_key {
 struct eg_spi_val {
 	__u32 child;
 	__u32 cpu; /* target CPU when EG_CFG_CPUMAP is set */
+};
+
+/*
+ * One slot of the per-CPU route cache of the redirect path (eg_fib_cache, indexed by a hash of
+ * the addresses): bpf_fib_lookup's answer for (saddr, daddr, tos, ingress interface), used for
+ * EG_FIB_CACHE_NS and only for packets no longer than one the lookup checked the MTU for. BPF
+ * only; espgated never reads it.
+ */
+struct eg_fib_entry {
+	__be32 saddr;
+	__be32 daddr;
+	__u32 iif;    /* ingress ifindex */
+	__u32 oif;    /* egress ifindex, the redirect target */
+	__u64 stamp;  /* bpf_ktime_get_coarse_ns() of the lookup */
+	__u16 len_ok; /* the longest IPv4 total length the lookup found within the MTU */
+	__u8 tos;
+	__u8 pad;
+	__u8 smac[6];
+	__u8 dmac[6];
+	__u8 pad2[2];
+};
+
+/*
+ * One slot of the per-CPU flow cache XDP consults before the conntrack hash (eg_flow_cache,
+ * indexed by a hash of the tuple): a copy of what an established entry says, filled when a
+ * packet hits the entry. It answers for packets of that tuple without TCP SYN, FIN or RST (those
+ * take the full path, which moves the TCP state and clamps the MSS) for EG_FLOW_CACHE_JIFFIES
+ * (at most EG_FLOW_CACHE_NS), and is only filled for an entry that lives longer than that, so
+ * the sweeper, which deletes only expired entries, never deletes one a slot still stands for; a
+ * generation switch voids every slot. A flow espgated deletes while it is live (ct flush on reload) is
+ * forgotten by the fast path within EG_FLOW_CACHE_NS. BPF only; espgated never reads it.
+ */
+struct eg_flow_slot {
+	struct eg_ct_key key;
+	struct eg_ct_key xlate; /* the entry's translated tuple */
+	__u64 until;		/* bpf_jiffies64() bound */
+	__u32 child;		/* the entry's child (EG_CT_TO_TUNNEL) */
+	__u32 gen;		/* eg_config.gen at the fill */
+	__u8 flags;		/* the entry's enum eg_ct_flags */
+	__u8 pad[7];
 };
 
 /* IKE per-source token bucket. */

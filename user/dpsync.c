@@ -8,6 +8,7 @@
  * configuration is unchanged; each child's configuration is summarised by a digest over the map
  * entries it produces (ids and priorities excluded, so renumbering never looks like a change).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -71,12 +72,15 @@ struct dp_iface {
 	int ifindex;
 	bool xdp; /* native XDP (else tc_eg_nat alone) */
 	bool tc;
+	bool tcx;    /* tc through a tcx link (else clsact) */
+	int tc_link; /* that link's fd while tcx */
 };
 
 struct eg_dp {
 	struct ldr l;
 	struct dp_maps m;
 	bool pinned;
+	bool tc_clsact; /* EG_DP_TC_CLSACT */
 	char pin_root[PATH_MAX];
 	uint32_t gen;
 	uint32_t n_rules[2]; /* NAT rule ids written per generation */
@@ -1528,6 +1532,55 @@ static int xdp_detach_id(int ifindex, uint32_t prog_id, bool libxdp)
 	}
 }
 
+/* Where the tcx link of interface name is pinned (NULL: nothing pinned). */
+static const char *tcx_pin(const struct eg_dp *dp, const char *name, char buf[LDR_PIN_MAX])
+{
+	size_t r = strlen(dp->pin_root), n = strlen(name);
+
+	if (!dp->pinned || r + 5 + n >= LDR_PIN_MAX)
+		return NULL;
+	memcpy(buf, dp->pin_root, r);
+	memcpy(buf + r, "/tcx_", 5);
+	memcpy(buf + r + 5, name, n + 1);
+	return buf;
+}
+
+/* tc ingress on f: tcx where the kernel has it (pinned, adopted on restart), else clsact. */
+static int attach_tc(struct eg_dp *dp, struct dp_iface *f, struct ldr *tmp, char *err,
+		     size_t errlen)
+{
+	const char *prog = f->xdp ? "tc_eg_ingress" : "tc_eg_nat", *pin;
+	char buf[LDR_PIN_MAX];
+	int rc;
+
+	pin = tcx_pin(dp, f->name, buf);
+	if (dp->pinned && !pin) {
+		errf(err, errlen, "%s: the pin root %s is too long", f->name, dp->pin_root);
+		return -ENAMETOOLONG;
+	}
+	rc = ldr_attach_tc(tmp, f->ifindex,
+			   (f->xdp ? 0 : LDR_TC_NAT) | (dp->tc_clsact ? LDR_TC_CLSACT : 0), pin);
+	if (rc) {
+		errf(err, errlen, "%s: attaching tc %s: %s", f->name, prog, strerror(-rc));
+		return rc;
+	}
+	f->tcx = tmp->tc_tcx;
+	f->tc_link = tmp->tc_link;
+	if (f->tcx && tmp->tc_adopted)
+		log_info("%s: %s through tcx: the previous espgated's link (%s) adopted, its "
+			 "program replaced atomically",
+			 f->name, prog, pin);
+	else if (f->tcx)
+		log_info("%s: %s attached through tcx%s%s", f->name, prog,
+			 pin ? ", link pinned at " : " (link not pinned)", pin ? pin : "");
+	else if (tmp->tc_tcx_err)
+		log_info("%s: %s attached on clsact (no tcx in this kernel: %s)", f->name, prog,
+			 strerror(-tmp->tc_tcx_err));
+	else
+		log_info("%s: %s attached on clsact (tcx not used by request)", f->name, prog);
+	return 0;
+}
+
 /*
  * An espgate XDP program (by name) on ifindex that does not use map map_id: one whose maps are
  * not ours to reach. Its id, or 0.
@@ -1657,12 +1710,9 @@ static int attach_if(struct eg_dp *dp, const char *name, bool tc_only, char *err
 				  name, strerror(-rc));
 		}
 	}
-	rc = ldr_attach_tc(&tmp, f->ifindex, !f->xdp);
-	if (rc) {
-		errf(err, errlen, "%s: attaching tc %s: %s", name,
-		     f->xdp ? "tc_eg_ingress" : "tc_eg_nat", strerror(-rc));
+	rc = attach_tc(dp, f, &tmp, err, errlen);
+	if (rc)
 		return rc;
-	}
 	f->tc = true;
 	dp->n_ifs++;
 	return 0;
@@ -1756,6 +1806,40 @@ static int maps_from_skel(struct eg_dp *dp)
 	return dp_maps_init(&dp->m);
 }
 
+/* The process's tcx link fds (pinned links stay attached). */
+static void close_links(struct eg_dp *dp)
+{
+	for (unsigned int i = 0; i < dp->n_ifs; i++) {
+		if (dp->ifs[i].tcx)
+			close(dp->ifs[i].tc_link);
+		dp->ifs[i].tcx = false;
+	}
+}
+
+/* tcx links pinned under the pin root for interfaces not configured now (tcx_IFNAME). */
+static void detach_pinned_links(struct eg_dp *dp)
+{
+	char path[sizeof(dp->pin_root) + sizeof(((struct dirent *)0)->d_name) + 1];
+	struct dirent *de;
+	DIR *d = opendir(dp->pin_root);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		int rc;
+
+		if (strncmp(de->d_name, "tcx_", 4))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dp->pin_root, de->d_name);
+		rc = ldr_detach_pinned_tcx(path);
+		if (rc)
+			log_warnx("%s: detaching the tcx link: %s", path, strerror(-rc));
+		else
+			log_info("%s: tcx link detached and unpinned", path);
+	}
+	closedir(d);
+}
+
 static void unpin_fresh(const struct eg_dp *dp);
 
 int eg_dp_open(struct eg_dp **out, const struct eg_config_file *cfg, const char *pin_root,
@@ -1790,6 +1874,7 @@ int eg_dp_open(struct eg_dp **out, const struct eg_config_file *cfg, const char 
 			fresh = access(path, F_OK) != 0;
 		}
 	}
+	dp->tc_clsact = !!(flags & EG_DP_TC_CLSACT);
 	rc = ldr_open(&dp->l, pin_root, 0);
 	if (rc) {
 		errf(err, errlen, "loading the BPF datapath: %s%s%s%s", strerror(-rc),
@@ -1830,6 +1915,7 @@ int eg_dp_open(struct eg_dp **out, const struct eg_config_file *cfg, const char 
 	*out = dp;
 	return 0;
 err_close:
+	close_links(dp);
 	dp_maps_fini(&dp->m);
 	espgate_bpf__destroy(dp->l.skel);
 err_free:
@@ -1849,6 +1935,8 @@ int eg_dp_hairpin(struct eg_dp *dp, char *err, size_t errlen)
 		return 0;
 	if (i < dp->n_ifs) { /* deleted (or re-created): its programs went with the link */
 		log_info("%s: gone, no longer attached", EG_HAIRPIN_IN);
+		if (dp->ifs[i].tcx) /* its tcx link is detached; the pin is replaced on re-attach */
+			close(dp->ifs[i].tc_link);
 		dp->ifs[i] = dp->ifs[--dp->n_ifs];
 	}
 	if (!idx || dp->no_attach)
@@ -1889,11 +1977,22 @@ void eg_dp_close(struct eg_dp *dp, bool detach)
 
 		for (unsigned int i = 0; i < dp->n_ifs; i++) {
 			struct dp_iface *f = &dp->ifs[i];
-			struct ldr tmp;
 
-			memset(&tmp, 0, sizeof(tmp));
-			tmp.tc_ifindex = f->ifindex;
-			ldr_detach(&tmp); /* our tc filter: fixed handle and priority */
+			if (f->tcx) {
+				struct ldr tmp;
+
+				memset(&tmp, 0, sizeof(tmp));
+				tmp.tc_ifindex = f->ifindex;
+				tmp.tc_tcx = true;
+				tmp.tc_link = f->tc_link;
+				tcx_pin(dp, f->name, tmp.tc_pin);
+				ldr_detach(&tmp); /* the link, and its pin */
+				f->tcx = false;
+				log_info("%s: tcx link detached", f->name);
+			}
+			/* our clsact filter (fixed handle and priority), if there is one */
+			if (!ldr_detach_clsact(f->ifindex))
+				log_info("%s: tc filter detached", f->name);
 			if (xdp_find(f->ifindex, map_id, &pid, &lx, tag)) {
 				int rc = xdp_detach_id(f->ifindex, pid, lx);
 
@@ -1903,11 +2002,11 @@ void eg_dp_close(struct eg_dp *dp, bool detach)
 				else
 					log_info("%s: XDP program %u detached", f->name, pid);
 			}
-			log_info("%s: tc filter detached", f->name);
 		}
 		if (dp->pinned) {
 			char path[PATH_MAX + 64];
 
+			detach_pinned_links(dp);
 			for (size_t i = 0; i < sizeof(pinned_maps) / sizeof(pinned_maps[0]); i++) {
 				snprintf(path, sizeof(path), "%s/%s", dp->pin_root, pinned_maps[i]);
 				if (!unlink(path))
@@ -1917,6 +2016,7 @@ void eg_dp_close(struct eg_dp *dp, bool detach)
 				log_info("removed %s", dp->pin_root);
 		}
 	}
+	close_links(dp);
 	dp_maps_fini(&dp->m);
 	espgate_bpf__destroy(dp->l.skel);
 	free(dp);

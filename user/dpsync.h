@@ -37,6 +37,7 @@ struct eg_dp;
 
 enum eg_dp_open_flags {
 	EG_DP_NO_ATTACH = 1u << 0, /* load and fill the maps, attach nothing (tests, --no-attach) */
+	EG_DP_TC_CLSACT = 1u << 1, /* tc programs on clsact even where tcx exists (tests) */
 };
 
 enum eg_dp_limits {
@@ -53,7 +54,8 @@ enum eg_dp_limits {
  * (maps pinned there by a previous espgated are re-used with their conntrack, counters and port
  * pools; NULL = nothing pinned, for tests) and, unless EG_DP_NO_ATTACH, attaches them to
  * cfg's interfaces: native XDP through libxdp plus tc_eg_ingress, or tc_eg_nat where native XDP
- * is unavailable (logged as a warning). Programs of a previous espgated that are still attached
+ * is unavailable (logged as a warning). The tc program is attached through a tcx link pinned
+ * under pin_root (tcx_IFNAME) on kernels >= 6.6, else on clsact (the log says which). Programs of a previous espgated that are still attached
  * are kept when identical and replaced otherwise (atomically where the kernel allows it), so
  * forwarding never stops. Nothing is written into the maps yet: eg_dp_apply() does that.
  */
@@ -105,9 +107,11 @@ int eg_dp_hairpin(struct eg_dp *dp, char *err, size_t errlen);
 
 /*
  * detach false: frees the process's handles only; programs stay attached and maps pinned, so
- * traffic keeps flowing until the next espgated adopts them. detach true: removes exactly what
- * espgate attached (its XDP program, its tc filter) and the maps it pinned (and the pin directory
- * when empty); the clsact qdisc and anybody else's programs stay. Accepts NULL.
+ * traffic keeps flowing until the next espgated adopts them (an unpinned tcx link, pin_root NULL,
+ * goes with its last fd). detach true: removes exactly what espgate attached (its XDP program,
+ * its tc filter or tcx links, also those pinned for interfaces no longer configured) and the
+ * maps it pinned (and the pin directory when empty); the clsact qdisc and anybody else's
+ * programs stay. Accepts NULL.
  */
 void eg_dp_close(struct eg_dp *dp, bool detach);
 

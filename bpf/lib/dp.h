@@ -25,7 +25,10 @@ struct eg_act {
 	__u8 xlate;	     /* nt differs from the packet's tuple */
 	__u8 may_redirect;   /* bound for no tunnel: may take the fib fast path */
 	__u8 icmp_err;	     /* ICMP error of a known flow: nt = outer addresses, ni = quote */
-	__u8 pad[3];
+	__u8 ct_hit;	     /* an existing conntrack entry decided (ct_flags, ct_expires) */
+	__u8 ct_flags;
+	__u8 pad;
+	__u64 ct_expires;
 	struct eg_ct_key ni; /* ICMP error: the quoted tuple to write */
 };
 
@@ -72,6 +75,9 @@ static __always_inline int eg_hit_out(struct eg_ct_val *e, const struct eg_pkt *
 	if (e->flags & EG_CT_FROM_TUNNEL)
 		return -EG_STAT_DROP_CLEARTEXT; /* a tunnel flow's packet arriving in clear */
 	act_from_ct(a, e, cfg, p);
+	a->ct_hit = 1;
+	a->ct_flags = e->flags;
+	a->ct_expires = e->expires;
 	if (e->flags & EG_CT_TO_TUNNEL) {
 		a->child = e->child;
 		ch = bpf_map_lookup_elem(&eg_children, &a->child);
@@ -303,6 +309,71 @@ static __always_inline int eg_icmp_err(const struct eg_pkt *p, const struct eg_c
 }
 
 /* Plaintext entering the gateway: from the inside, or replies to masqueraded flows. */
+#define EG_FC_MISS 1
+
+/*
+ * The flow cache slot of tuple t. The words are rotated apart before they are combined (in
+ * network order the varying bytes of addresses and ports sit at the same bit positions and
+ * would cancel), then mixed (lowbias32's finaliser) so the top bits index the slot. A crafted
+ * collision costs only the full path.
+ */
+static __always_inline struct eg_flow_slot *fc_slot(const struct eg_ct_key *t)
+{
+	__u32 d = t->daddr, pt = ((__u32)t->sport << 16) | t->dport, h, slot;
+
+	h = t->saddr ^ (d << 16 | d >> 16) ^ (pt << 8 | pt >> 24) ^ ((__u32)t->proto << 16);
+	h ^= h >> 16;
+	h *= 0x7feb352du;
+	h ^= h >> 15;
+	h *= 0x846ca68bu;
+	h ^= h >> 16;
+	slot = h >> (32 - EG_FLOW_CACHE_BITS);
+	return bpf_map_lookup_elem(&eg_flow_cache, &slot);
+}
+
+/* May this packet be answered by the flow cache (no TCP state to move, nothing to clamp)? */
+static __always_inline bool fc_usable(const struct eg_pkt *p)
+{
+	return !p->frag && !p->icmp_err && !(p->tcp_flags & (EG_TCP_SYN | EG_TCP_FIN | EG_TCP_RST));
+}
+
+/* eg_hit_out from a cache slot: 0 with *a filled, EG_FC_MISS, or a drop. */
+static __always_inline int fc_hit(const struct eg_flow_slot *fs, const struct eg_pkt *p,
+				  const struct eg_config *cfg, struct eg_act *a)
+{
+	const __u64 *k = (const __u64 *)&fs->key, *t = (const __u64 *)&p->t;
+	struct eg_child *ch;
+
+	if (k[0] != t[0] || k[1] != t[1] || fs->gen != cfg->gen || bpf_jiffies64() >= fs->until)
+		return EG_FC_MISS;
+	a->nt = fs->xlate;
+	a->xlate = !tuple_eq(&a->nt, &p->t);
+	if (fs->flags & EG_CT_TO_TUNNEL) {
+		a->child = fs->child;
+		ch = bpf_map_lookup_elem(&eg_children, &a->child);
+		if (!ch || !(ch->flags & EG_CHILD_UP))
+			return -EG_STAT_DROP_TUNNEL_DOWN;
+	} else {
+		a->may_redirect = 1;
+	}
+	act_stat_out(a);
+	return 0;
+}
+
+/* Remembers the conntrack entry a packet hit (see struct eg_flow_slot). */
+static __always_inline void fc_fill(struct eg_flow_slot *fs, const struct eg_pkt *p,
+				    const struct eg_config *cfg, const struct eg_act *a)
+{
+	if (a->ct_expires < bpf_ktime_get_coarse_ns() + EG_FLOW_CACHE_NS)
+		return; /* it may expire while the slot would still answer */
+	fs->key = p->t;
+	fs->xlate = a->nt;
+	fs->until = bpf_jiffies64() + EG_FLOW_CACHE_JIFFIES;
+	fs->child = a->child;
+	fs->gen = cfg->gen;
+	fs->flags = a->ct_flags;
+}
+
 static __always_inline int eg_flow_out(const struct eg_pkt *p, const struct eg_config *cfg,
 				       struct eg_act *a)
 {
@@ -734,39 +805,82 @@ static __always_inline int apply_tc(struct __sk_buff *skb, const struct eg_pkt *
 
 /* Flows bound for no tunnel may skip the stack (never tunnel traffic: it would skip XFRM and
  * leave in clear). Returns XDP_REDIRECT or XDP_PASS. Untagged frames only. */
+/*
+ * Forwards a packet bound for no tunnel straight out of its egress device: bpf_fib_lookup (the
+ * kernel's routes, neighbours and MTU), TTL decrement, new MACs, bpf_redirect. The lookup is a
+ * third of this path's cost, so its answer is kept in a per-CPU cache slot for EG_FIB_CACHE_NS;
+ * anything the lookup did not answer with success (no neighbour yet, MTU exceeded, TTL 1, an
+ * unreachable or local destination) goes to the stack and is never cached.
+ */
 static __always_inline int xdp_fwd(struct xdp_md *ctx, const struct eg_pkt *p)
 {
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
-	struct bpf_fib_lookup f = {};
 	struct iphdr *ip = data + sizeof(struct ethhdr);
-	struct ethhdr *eth;
-	__u32 acc;
+	struct bpf_fib_lookup f = {};
+	struct eg_fib_entry *fe;
+	__u32 acc, slot, oif;
+	__u64 now;
+	__u16 len;
 	long rc;
 
-	if (p->l3_off != sizeof(*eth) || (void *)(ip + 1) > end || ip->ttl <= 1)
+	if (p->l3_off != sizeof(struct ethhdr) || (void *)(ip + 1) > end || ip->ttl <= 1)
 		return XDP_PASS;
-	f.family = EG_AF_INET;
-	f.tos = ip->tos;
-	f.l4_protocol = ip->protocol;
-	f.tot_len = bpf_ntohs(ip->tot_len);
-	f.ipv4_src = ip->saddr;
-	f.ipv4_dst = ip->daddr;
-	f.ifindex = ctx->ingress_ifindex;
-	rc = bpf_fib_lookup(ctx, &f, sizeof(f), 0);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+	len = bpf_ntohs(ip->tot_len);
+	slot = ((ip->saddr ^ ip->daddr) * 2654435761u) >> 24; /* Fibonacci hash, 8 bits */
+	fe = bpf_map_lookup_elem(&eg_fib_cache, &slot);
+	if (!fe)
 		return XDP_PASS;
+	now = bpf_ktime_get_coarse_ns();
+	if (fe->daddr == ip->daddr && fe->saddr == ip->saddr && fe->tos == ip->tos &&
+	    fe->iif == ctx->ingress_ifindex && len <= fe->len_ok &&
+	    now - fe->stamp < EG_FIB_CACHE_NS) {
+		__builtin_memcpy(f.smac, fe->smac, 6);
+		__builtin_memcpy(f.dmac, fe->dmac, 6);
+		oif = fe->oif;
+	} else {
+		f.family = EG_AF_INET;
+		f.tos = ip->tos;
+		f.l4_protocol = ip->protocol;
+		f.tot_len = len;
+		f.ipv4_src = ip->saddr;
+		f.ipv4_dst = ip->daddr;
+		f.ifindex = ctx->ingress_ifindex;
+		rc = bpf_fib_lookup(ctx, &f, sizeof(f), 0);
+		if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+			return XDP_PASS;
+		oif = f.ifindex;
+		data = (void *)(long)ctx->data;
+		end = (void *)(long)ctx->data_end;
+		ip = data + sizeof(struct ethhdr);
+		if ((void *)(ip + 1) > end)
+			return XDP_PASS;
+		/* the same route answered for a shorter packet: keep the longest length known
+		 * to fit, so packets up to it need no lookup */
+		if (fe->daddr == ip->daddr && fe->saddr == ip->saddr && fe->tos == ip->tos &&
+		    fe->iif == ctx->ingress_ifindex && fe->oif == oif &&
+		    now - fe->stamp < EG_FIB_CACHE_NS && fe->len_ok > len)
+			len = fe->len_ok;
+		fe->saddr = ip->saddr;
+		fe->daddr = ip->daddr;
+		fe->tos = ip->tos;
+		fe->iif = ctx->ingress_ifindex;
+		fe->oif = oif;
+		fe->len_ok = len;
+		__builtin_memcpy(fe->smac, f.smac, 6);
+		__builtin_memcpy(fe->dmac, f.dmac, 6);
+		fe->stamp = now;
+	}
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
-	eth = data;
-	ip = data + sizeof(*eth);
+	ip = data + sizeof(struct ethhdr);
 	if ((void *)(ip + 1) > end)
 		return XDP_PASS;
 	acc = csum_acc16(0, *(__u16 *)&ip->ttl, *(__u16 *)&ip->ttl - bpf_htons(0x0100));
 	ip->ttl--;
 	ip->check = csum_apply(ip->check, acc);
-	__builtin_memcpy(eth->h_dest, f.dmac, 6);
-	__builtin_memcpy(eth->h_source, f.smac, 6);
-	return bpf_redirect(f.ifindex, 0);
+	__builtin_memcpy(((struct ethhdr *)data)->h_dest, f.dmac, 6);
+	__builtin_memcpy(((struct ethhdr *)data)->h_source, f.smac, 6);
+	return bpf_redirect(oif, 0);
 }
 
 #endif /* EG_BPF_DP_H */

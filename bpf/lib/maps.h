@@ -131,6 +131,22 @@ struct {
 	__type(value, struct bpf_cpumap_val);
 } eg_cpumap __weak SEC(".maps");
 
+/* Route cache of the redirect path (struct eg_fib_entry); per CPU, so no locking, not pinned. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EG_FIB_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct eg_fib_entry);
+} eg_fib_cache __weak SEC(".maps");
+
+/* Flow cache in front of eg_ct for XDP (struct eg_flow_slot); per CPU, not pinned. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1u << EG_FLOW_CACHE_BITS);
+	__type(key, __u32);
+	__type(value, struct eg_flow_slot);
+} eg_flow_cache __weak SEC(".maps");
+
 char LICENSE[] __weak SEC("license") = "GPL";
 
 #endif /* EG_BPF_MAPS_H */

@@ -85,3 +85,22 @@ vals = dump.get("formatted", dump)["values"]
 print(sum(v["value"]["packets"] for v in vals))
 PY
 }
+
+# nt_tc_ingress NS DEV: what runs on DEV's tc ingress in NS: its clsact filters (`tc filter
+# show`), then "tcx: NAME" for the tcx link espgate pinned for DEV under NT_PIN_ROOT (tcx_DEV,
+# kernels >= 6.6), so a test can grep for the program name whichever way it was attached.
+nt_tc_ingress() {
+	tc -n "$1" filter show dev "$2" ingress 2>&1
+	[ -e "${NT_PIN_ROOT:-/sys/fs/bpf}/tcx_$2" ] || return 0
+	python3 - "${NT_PIN_ROOT:-/sys/fs/bpf}/tcx_$2" <<'PY'
+import json, subprocess, sys
+try:
+    l = json.loads(subprocess.run(["bpftool", "-j", "link", "show", "pinned", sys.argv[1]],
+                                  capture_output=True, text=True).stdout)
+    p = json.loads(subprocess.run(["bpftool", "-j", "prog", "show", "id", str(l["prog_id"])],
+                                  capture_output=True, text=True).stdout)
+    print("tcx:", p["name"])
+except Exception as e:
+    print("tcx: unreadable link:", e)
+PY
+}

@@ -5,7 +5,8 @@
 # and publish 198.19.0.1:8080 -> client 10.1.0.2:80 (DNAT). First with xdp_eg_ingress attached in
 # NATIVE mode on both gateway veths (senders' tx checksum offload off: XDP cannot finish a partial
 # checksum): HTTP over TCP, UDP, the DNAT service, 60,000 concurrent UDP flows through the one
-# SNAT address. Then with tc_eg_nat instead (the path for hosts without native XDP) and the
+# SNAT address. Then with tc_eg_nat instead (the path for hosts without native XDP; through tcx
+# links pinned by egdp, which has exited, on kernels >= 6.6, else clsact) and the
 # senders' offload ON, so the gateway sees CHECKSUM_PARTIAL packets; its outgoing veth has tx
 # checksumming off, so the kernel finishes each checksum in software from the pseudo-header seed
 # tc rewrote: a wrong seed would reach the server as a bad checksum and be dropped.
@@ -163,11 +164,26 @@ nt_in "$GW" ethtool -K g0 tx off >/dev/null
 nt_in "$GW" ethtool -K g1 tx off >/dev/null
 rm -rf $PIN
 if nt_in "$GW" "$EGDP" up $PIN tcnat g0 g1 -- 10.1.0.0/24 198.19.0.1 198.19.0.1:8080=10.1.0.2:80; then
-	tap_ok "egdp attaches tc_eg_nat on clsact ingress of both gateway veths"
+	tap_ok "egdp attaches tc_eg_nat on tc ingress of both gateway veths (a pinned tcx link where the kernel has tcx, else clsact)"
 else
 	tap_fail "egdp up (tcnat)"
 	tap_done
 	exit
+fi
+# kernels >= 6.6 have tcx: the links are pinned (egdp has exited, only the pins hold them)
+kv=$(uname -r | awk -F. '{ print $1 * 1000 + $2 }')
+if [ "$kv" -ge 6006 ]; then
+	if [ -e $PIN/tcx_g0 ] && [ -e $PIN/tcx_g1 ] && ! nt_in "$GW" tc filter show dev g0 ingress | grep -q bpf; then
+		tap_ok "tc_eg_nat through tcx links pinned under the pin root (tcx_g0, tcx_g1; no clsact filter), egdp gone"
+	else
+		tap_fail "tcx links pinned" "$(ls $PIN) / $(nt_in "$GW" tc filter show dev g0 ingress)"
+	fi
+else
+	if nt_in "$GW" tc filter show dev g0 ingress | grep -q tc_eg_nat; then
+		tap_ok "tc_eg_nat on clsact (no tcx before Linux 6.6)"
+	else
+		tap_fail "clsact filter" "$(nt_in "$GW" tc filter show dev g0 ingress)"
+	fi
 fi
 http_check "tc, CHECKSUM_PARTIAL"
 dnat_check "tc, CHECKSUM_PARTIAL"

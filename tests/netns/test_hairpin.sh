@@ -133,7 +133,7 @@ else
 	tap_fail "foreign route reported" "$(tail -5 "$work/log")"
 fi
 s=$(nt_in "$G" sysctl -n net.ipv4.conf.eg1.accept_local net.ipv4.conf.eg1.rp_filter | tr '\n' ' ')
-f=$(tc -n "$G" filter show dev eg1 ingress 2>&1)
+f=$(nt_tc_ingress "$G" eg1) # clsact filter, or the pinned tcx link (kernels >= 6.6)
 if [ "$s" = "1 2 " ] && echo "$f" | grep -q 'tc_eg_nat'; then
 	tap_ok "eg1: accept_local 1, rp_filter 2, tc_eg_nat on ingress"
 else

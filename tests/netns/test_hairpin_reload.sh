@@ -108,7 +108,7 @@ check_hairpin() { # NAME
 	want=$(printf '%s\n' "172.16.9.0/24 via 169.254.69.70 dev eg0 src 10.1.2.1 " \
 		"198.18.170.151 via 169.254.69.70 dev eg0 src 10.1.1.66 " | sort)
 	got=$(routes)
-	f=$(tc -n "$G" filter show dev eg1 ingress 2>&1)
+	f=$(nt_tc_ingress "$G" eg1) # clsact filter, or the pinned tcx link (kernels >= 6.6)
 	s=$(nt_in "$G" sysctl -n net.ipv4.conf.eg1.accept_local net.ipv4.conf.eg1.rp_filter 2>&1 | tr '\n' ' ')
 	if [ "$got" = "$want" ] && echo "$f" | grep -q tc_eg_nat && [ "$s" = "1 2 " ]; then
 		tap_ok "$1: eg0/eg1 up, routes for the SNAT child and the child without NAT (src 10.1.2.1), eg1: tc_eg_nat, accept_local 1, rp_filter 2"
