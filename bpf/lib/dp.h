@@ -349,13 +349,6 @@ static __always_inline int eg_flow_in(const struct eg_pkt *p, const struct eg_co
 		return -EG_STAT_DROP_SELECTOR;
 	if (!ts_match(ch, &p->t, ports))
 		return -EG_STAT_DROP_SELECTOR;
-	/* The partner's SYN or SYN-ACK advertises what its side takes, which is more than fits
-	 * into the tunnel with the ESP overhead: clamp it as outbound SYNs are. Path MTU
-	 * discovery cannot stand in for this on translated flows: the gateway's own
-	 * "fragmentation needed" is addressed to the translated source (S5: 100.64.1.10), which
-	 * exists nowhere inside, so large segments would vanish (seen in the VM tier). */
-	if (p->t.proto == EG_IPPROTO_TCP && (p->tcp_flags & EG_TCP_SYN))
-		a->mss = ch->mss;
 	r = nat_rule(ch->nat_rule);
 	if (p->icmp_err) {
 		int ret = eg_icmp_err(p, cfg, child, a);
