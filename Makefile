@@ -61,7 +61,7 @@ BPF_HELPERS := $(patsubst %.c,$(OUTPUT)/%.o,$(filter-out tests/bpf/test_%,$(wild
 BENCH_SRCS := $(sort $(wildcard bench/*.c))
 BENCH_PROGS := $(patsubst bench/%.c,$(OUTPUT)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all bpf clean check format test test-unit vmtest demo bench fuzz fuzz-run deps deps-build \
+.PHONY: all bpf clean check format test test-unit vmtest vmtest-rest demo bench fuzz fuzz-run deps deps-build \
 	vmlinux install
 
 all: $(SKEL) $(LIBIKE) $(LIBUSER) $(PROGS) $(UNIT_TESTS) $(BPF_TESTS) $(BENCH_PROGS)
@@ -142,10 +142,17 @@ test:
 test-unit: all
 	$(Q)OUTPUT=$(OUTPUT) tests/run.sh unit
 
+# make vmtest: every VM scenario; make test runs only the core set (tests/vm/run.sh --core), and
+# .ci/run adds the rest with make vmtest-rest.
 vmtest:
 	$(Q)scripts/deps.sh test
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)OUTPUT=$(OUTPUT) tests/vm/run.sh
+	$(Q)OUTPUT=$(OUTPUT) tests/vm/run.sh --all
+
+vmtest-rest:
+	$(Q)scripts/deps.sh test
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)OUTPUT=$(OUTPUT) tests/vm/run.sh --rest
 
 demo:
 	$(Q)scripts/deps.sh test

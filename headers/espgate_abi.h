@@ -70,6 +70,11 @@ enum eg_limits {
  *                                                 them as espgate's
  */
 #define EG_PRIO_CHILD_BASE 0x00100000u
+/* The hairpin bypass: unmarked "allow" out policies (no template) whose selector is a hairpin
+ * route's (host source -> remote selector) and the interface eg0, so the gateway's own packet enters
+ * the hairpin in clear instead of meeting the fallback; worse than every marked policy, better than
+ * every fallback, and with this exact priority what names them as espgate's. */
+#define EG_PRIO_HAIRPIN 0x003f0000u
 #define EG_PRIO_FALLBACK_BASE 0x00400000u
 #define EG_PRIO_FALLBACK_END 0x00800000u /* unmarked block policies in [BASE, END) are ours */
 

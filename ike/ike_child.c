@@ -985,8 +985,21 @@ static void child_respond(struct ike_sa *sa, const struct ike_msg *m, bool in_au
 	/* IKE_AUTH has no KE: DH transforms a peer still lists there are ignored (§1.2) */
 	if (in_auth)
 		ike_prop_list_strip_dh(theirs);
-	/* which child: the one being rekeyed, else the first whose selectors fit */
-	for (unsigned int i = 0; i < (old ? 1 : p->n_children); i++) {
+	/* Which child: the one being rekeyed, else the first whose selectors cover the proposal
+	 * as it is, else the first whose selectors fit after narrowing. Taking the first that
+	 * merely fits would narrow S8's "partner's clients to our 8080" proposal (their tcp ===
+	 * our tcp/8080) into the child "our clients to their 8080" (our tcp === their tcp/8080) as
+	 * tcp/8080 === tcp/8080, an SA no connection uses, when the exact child comes second. */
+	for (unsigned int i = 0; !old && i < p->n_children; i++) {
+		struct ike_ts_cfg tc;
+
+		ts_cfg(&p->children[i], true, &tc);
+		if (!ike_ts_narrow(&tc, &tsi, &tsr, &out_tsi, &out_tsr, NULL, 0)) {
+			cc = &p->children[i];
+			break;
+		}
+	}
+	for (unsigned int i = 0; !cc && i < (old ? 1 : p->n_children); i++) {
 		const struct ike_child_cfg *cand = old ? old->cfg : &p->children[i];
 		struct ike_ts_cfg tc;
 		char w[IKE_TS_WHY_LEN];

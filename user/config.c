@@ -1853,6 +1853,12 @@ static void child_validate(struct cfg_ctx *c, yaml_node_t *n, struct eg_cfg_chil
 		}
 		if (ch->n_nat)
 			cfg_error(c, n, "NAT rules need mode: tunnel");
+		/* Decrypted transport packets go straight to local delivery: the datapath never
+		 * sees them, only the kernel's check of the SA's selectors applies. */
+		if (ch->direction != EG_DIR_BOTH || ch->n_allow)
+			cfg_error(
+				c, n,
+				"transport mode: set direction: both and no allow rules (what a transport SA delivers is checked against its negotiated selectors only; one-way and allow rules cannot be enforced on it)");
 	}
 	for (size_t i = 0; i < ch->n_nat; i++) {
 		const struct eg_cfg_nat_rule *r = &ch->nat[i];

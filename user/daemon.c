@@ -36,7 +36,9 @@
 
 enum egd_limits {
 	EGD_MAX_EVENTS = 16,
-	EGD_ERR_LEN = 512,
+	EGD_ERR_LEN = 1024,	   /* room for the datapath's longest explanation */
+	EGD_RETRY_FIRST_MS = 5000, /* restart after a dead peer: first wait after a failure, */
+	EGD_RETRY_MAX_MS = 180000, /* doubling up to this, plus up to a fifth of jitter */
 };
 
 /* One kernel SA we installed. */
@@ -53,6 +55,7 @@ struct egd_sa {
 	uint16_t encr, encr_bits, integ;
 	bool esn, encap;
 	struct ike_ts_list ts_local, ts_remote;
+	struct ike_addr outer_src, outer_dst; /* this direction's outer addresses */
 };
 
 struct egd_tunnel {
@@ -60,6 +63,12 @@ struct egd_tunnel {
 	char last_error[EGD_ERR_LEN + IKE_REASON_MAX];
 	uint64_t up_since_ms; /* 0: no IKE SA */
 	bool dead;	      /* DPD gave up on the peer */
+	/* Restarting after a dead peer (dpd action restart) until a CHILD SA is installed: every
+	 * failed attempt (no answer, NO_PROPOSAL_CHOSEN or AUTHENTICATION_FAILED from a partner
+	 * still booting, ...) schedules the next one with exponential backoff. */
+	bool retrying;
+	unsigned int failures;	/* failed attempts since the peer was declared dead */
+	uint64_t next_retry_ms; /* 0: none scheduled (an attempt may be in flight) */
 	/* IKE SAs reported up and not yet down: during an IKE rekey the new one comes up before
 	 * the old one goes, so the tunnel is up while any is live. */
 	uint32_t live[8];
@@ -81,8 +90,9 @@ struct egd {
 	size_t n_sas;
 	struct egd_tunnel *tun;
 	size_t n_tun;
-	struct eg_dp *dp;	/* NULL with --no-datapath */
-	uint64_t next_sweep_ms; /* conntrack sweeper, every second */
+	struct eg_dp *dp;	    /* NULL with --no-datapath */
+	struct eg_hairpin_state hp; /* the hairpin routes in place (eg_hairpin_apply) */
+	uint64_t next_sweep_ms;	    /* conntrack sweeper, every second */
 	/* SAs in our reqid range found at start (a previous espgated's, e.g. after SIGKILL): they
 	 * keep forwarding until this instance installs the child's new outbound SA, then go. */
 	struct xfrm_sa_id *stale;
@@ -90,6 +100,10 @@ struct egd {
 	size_t n_stale;
 	uint64_t next_keepalive_ms;
 };
+
+static int policies_sync(struct egd *d);
+static void drain(struct egd *d);
+static bool peer_unknown(const struct egd *d, const char *name);
 
 static uint64_t now_ms(void)
 {
@@ -312,6 +326,8 @@ static void sa_install(struct egd *d, const struct ike_event *ev)
 		rec->encap = c->encap;
 		rec->ts_local = c->ts_local;
 		rec->ts_remote = c->ts_remote;
+		rec->outer_src = c->src;
+		rec->outer_dst = c->dst;
 	}
 	log_info("tunnel %s child %s: installed %s SA 0x%08x (reqid 0x%x)", ev->peer, ev->child,
 		 c->inbound ? "inbound" : "outbound", c->spi, c->reqid);
@@ -324,6 +340,9 @@ static void sa_install(struct egd *d, const struct ike_event *ev)
 				  ev->child, c->spi, strerror(-rc));
 	}
 	xfrm_sa_clear(&sa);
+	/* a peer that connected from an address we could not know: its policies come now */
+	if (c->inbound && peer_unknown(d, ev->peer))
+		policies_sync(d);
 	record_dump(d);
 }
 
@@ -345,6 +364,77 @@ static void sa_delete_spi(struct egd *d, uint32_t spi, bool inbound)
 		memset(s, 0, sizeof(*s));
 	}
 	record_dump(d);
+}
+
+/* ---- restart after a dead peer --------------------------------------------------------------- */
+
+/* The wait after the n-th failed attempt (n >= 1): 5 s doubling up to 3 min, plus jitter so that
+ * gateways that lost each other at the same moment do not retry in lockstep. */
+static uint64_t retry_delay_ms(unsigned int n)
+{
+	uint64_t ms = EGD_RETRY_FIRST_MS;
+	uint32_t r = 0;
+
+	while (--n && ms < EGD_RETRY_MAX_MS)
+		ms *= 2;
+	if (ms > EGD_RETRY_MAX_MS)
+		ms = EGD_RETRY_MAX_MS;
+	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+		r = (uint32_t)now_ms();
+	return ms + r % (ms / 5 + 1);
+}
+
+/* An attempt of a restarting tunnel failed: schedule the next one (once per attempt). */
+static void retry_schedule(struct egd_tunnel *t)
+{
+	uint64_t wait;
+
+	if (!t->retrying || t->next_retry_ms)
+		return;
+	wait = retry_delay_ms(++t->failures);
+	t->next_retry_ms = now_ms() + wait;
+	log_info("tunnel %s: restart attempt %u failed%s%s; next attempt in %llu s", t->name,
+		 t->failures, t->last_error[0] ? ": " : "", t->last_error,
+		 (unsigned long long)(wait + 999) / 1000);
+}
+
+static void retry_stop(struct egd_tunnel *t)
+{
+	t->retrying = false;
+	t->failures = 0;
+	t->next_retry_ms = 0;
+}
+
+/* One attempt now. -EALREADY (an attempt or the SAs are already there) is no failure. */
+static void retry_attempt(struct egd *d, struct egd_tunnel *t)
+{
+	int rc;
+
+	t->next_retry_ms = 0;
+	rc = ike_engine_initiate(d->eng, now_ms(), t->name, NULL);
+	if (rc && rc != -EALREADY) {
+		snprintf(t->last_error, sizeof(t->last_error), "restart: %s", strerror(-rc));
+		retry_schedule(t);
+	}
+}
+
+/* Runs the attempts that are due; the earliest scheduled one (or UINT64_MAX). */
+static uint64_t retry_run(struct egd *d)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (size_t i = 0; i < d->n_tun; i++) {
+		struct egd_tunnel *t = &d->tun[i];
+
+		if (t->retrying && t->next_retry_ms && t->next_retry_ms <= now_ms()) {
+			log_info("tunnel %s: restart attempt %u", t->name, t->failures + 1);
+			retry_attempt(d, t);
+			drain(d);
+		}
+		if (t->retrying && t->next_retry_ms && t->next_retry_ms < next)
+			next = t->next_retry_ms;
+	}
+	return next;
 }
 
 /* ---- engine outputs -------------------------------------------------------------------------- */
@@ -400,22 +490,33 @@ static void handle_event(struct egd *d, const struct ike_event *ev)
 					 "peer did not answer (dead peer detection)");
 			}
 		}
-		if (ev->reason == IKE_R_DEAD_PEER && d->cfg) {
+		if (!t || ev->reason == IKE_R_REKEYED)
+			break;
+		if (t->retrying) { /* an attempt failed (its reason is in last_error) */
+			if (ev->reason == IKE_R_DEAD_PEER)
+				snprintf(t->last_error, sizeof(t->last_error),
+					 "peer did not answer");
+			retry_schedule(t);
+		} else if (ev->reason == IKE_R_DEAD_PEER && d->cfg) {
 			const struct eg_tunnel *ct = eg_config_find_tunnel(d->cfg, ev->peer);
 
 			if (ct && ct->dpd_action == EG_DPD_RESTART &&
-			    ct->mode != EG_MODE_RESPONDER_ONLY) {
-				int rc = ike_engine_initiate(d->eng, now_ms(), ev->peer, NULL);
-
-				if (rc && rc != -EALREADY)
-					log_warnx("tunnel %s: restart after DPD failed: %s",
-						  ev->peer, strerror(-rc));
+			    ct->mode != EG_MODE_RESPONDER_ONLY && !t->up_since_ms) {
+				t->retrying = true;
+				t->failures = 0;
+				log_info("tunnel %s: restarting (dpd action restart)", ev->peer);
+				retry_attempt(d, t);
 			}
 		}
 		break;
 	case IKE_EV_CHILD_INSTALL:
 	case IKE_EV_CHILD_SWITCH_OUT:
 		sa_install(d, ev);
+		if (t && t->retrying && ev->child_sa.inbound) {
+			log_info("tunnel %s: restarted after %u failed attempts", ev->peer,
+				 t->failures);
+			retry_stop(t);
+		}
 		break;
 	case IKE_EV_CHILD_DELETE:
 		if (d->dp) /* first: ESP for it is dropped at XDP from now on */
@@ -423,6 +524,8 @@ static void handle_event(struct egd *d, const struct ike_event *ev)
 					 ev->child_sa.spi_in);
 		sa_delete_spi(d, ev->child_sa.spi_in, true);
 		sa_delete_spi(d, ev->child_sa.spi_out, false);
+		if (peer_unknown(d, ev->peer)) /* its last SA gone: back to the fallbacks only */
+			policies_sync(d);
 		break;
 	case IKE_EV_ERROR:
 		log_warnx("tunnel %s%s%s: %s: %s", ev->peer, ev->child[0] ? " child " : "",
@@ -430,6 +533,9 @@ static void handle_event(struct egd *d, const struct ike_event *ev)
 		if (t)
 			snprintf(t->last_error, sizeof(t->last_error), "%s: %s",
 				 ike_reason_name(ev->reason), ev->text);
+		/* a CHILD SA refused on a live IKE SA: no IKE_DOWN follows, retry from here */
+		if (t && t->retrying && t->up_since_ms)
+			retry_schedule(t);
 		break;
 	}
 }
@@ -638,11 +744,130 @@ static int stale_cb(const struct xfrm_pol *p, void *arg)
 	return 0;
 }
 
+static int set_reserve(struct pol_set *set)
+{
+	struct xfrm_pol *np;
+
+	if (set->cap - set->n >= 2 * EG_IPSEC_MAX_POLICIES)
+		return 0;
+	np = realloc(set->p, (set->cap + 2 * EG_IPSEC_MAX_POLICIES) * sizeof(*np));
+	if (!np)
+		return -ENOMEM;
+	set->p = np;
+	set->cap += 2 * EG_IPSEC_MAX_POLICIES;
+	return 0;
+}
+
+/* The newest inbound SA we installed for child id, or NULL. */
+static const struct egd_sa *child_newest_in(const struct egd *d, uint32_t id)
+{
+	const struct egd_sa *best = NULL;
+
+	for (size_t i = 0; i < d->n_sas; i++) {
+		const struct egd_sa *s = &d->sas[i];
+
+		if (s->used && s->inbound && s->child_id == id &&
+		    (!best || s->installed_ms >= best->installed_ms))
+			best = s;
+	}
+	return best;
+}
+
+/* Negotiated selectors as config selectors (one per prefix of each range). -E2BIG past
+ * EG_CFG_MAX_SELECTORS. */
+static int ts_to_selectors(const struct ike_ts_list *l, struct eg_selector *out, uint8_t *n)
+{
+	*n = 0;
+	for (unsigned int i = 0; i < l->n; i++) {
+		const struct ike_ts *ts = &l->ts[i];
+		struct ike_prefix pf[64];
+		unsigned int np;
+
+		if (ike_ts_to_prefixes(ts, pf, 64, &np))
+			return -E2BIG;
+		for (unsigned int k = 0; k < np; k++) {
+			struct eg_selector *e;
+
+			if (*n >= EG_CFG_MAX_SELECTORS)
+				return -E2BIG;
+			e = &out[(*n)++];
+			memset(e, 0, sizeof(*e));
+			e->net.af = pf[k].family;
+			e->net.len = pf[k].plen;
+			memcpy(e->net.addr, pf[k].addr, sizeof(e->net.addr));
+			e->proto = ts->proto;
+			e->port_lo = ts->port_lo;
+			e->port_hi = ts->port_hi;
+		}
+	}
+	return 0;
+}
+
+/* Is tunnel name one whose peer address is unknown until it connects (peer: any)? */
+static bool peer_unknown(const struct egd *d, const char *name)
+{
+	for (unsigned int i = 0; i < d->ps.n_peers; i++)
+		if (!strcmp(d->ps.peers[i].name, name))
+			return !d->ps.peers[i].remote.family;
+	return false;
+}
+
+/*
+ * The policies of one child of a tunnel whose peer address is unknown (peer: any, responder
+ * only), appended to set. Always the unmarked block fallbacks of its configured selectors, so its
+ * traffic is never sent in clear; once an inbound SA of it is installed, also its out/in/fwd
+ * policies for the selectors negotiated with that SA and the address the peer connected from
+ * (the newest SA's: one peer per child at a time). *armed says whether allow policies were added.
+ */
+static int responder_child_policies(struct egd *d, const struct eg_tunnel *t,
+				    const struct eg_cfg_child *ch, uint32_t id, unsigned int order,
+				    struct pol_set *set, unsigned int *used, bool *armed)
+{
+	const struct egd_sa *sa = child_newest_in(d, id);
+	struct ike_addr any = { .family = ch->n_local ? ch->local[0].net.af : AF_INET };
+	struct eg_cfg_child neg;
+	unsigned int n = 0, kept = 0, used_neg = 0;
+	int rc;
+
+	*armed = false;
+	rc = eg_ipsec_child_policies(ch, id, &any, &any, order, used, set->p + set->n,
+				     set->cap - set->n, &n);
+	if (rc)
+		return rc;
+	for (unsigned int k = 0; k < n; k++)
+		if (set->p[set->n + k].action == XFRM_POLICY_BLOCK)
+			set->p[set->n + kept++] = set->p[set->n + k];
+	set->n += kept;
+	if (!sa)
+		return 0;
+	neg = *ch;
+	if (ts_to_selectors(&sa->ts_local, neg.local, &neg.n_local) ||
+	    ts_to_selectors(&sa->ts_remote, neg.remote, &neg.n_remote)) {
+		log_warnx(
+			"tunnel %s child %s: the negotiated selectors need more than %d prefixes: "
+			"no policies (its traffic stays blocked)",
+			t->name, ch->name, EG_CFG_MAX_SELECTORS);
+		return -E2BIG;
+	}
+	/* inbound SA: src is the peer, dst is us */
+	rc = eg_ipsec_child_policies(&neg, id, &sa->outer_dst, &sa->outer_src, order, &used_neg,
+				     set->p + set->n, set->cap - set->n, &n);
+	if (rc)
+		return rc;
+	set->n += n;
+	if (used_neg > *used)
+		*used = used_neg;
+	*armed = true;
+	return 0;
+}
+
 /*
  * Makes the kernel's policies exactly the configured set: every child's policies added or
  * replaced, then ours that are no longer configured removed. Add-before-remove, so a selector
  * that stays is never without its policy, and a removed tunnel's traffic is blocked until its
- * own policies go (they go last).
+ * own policies go (they go last). Children of tunnels whose peer is unknown until it connects get
+ * their allow policies from their live SAs (responder_child_policies): call this again when
+ * those come or go.
  */
 static int policies_sync(struct egd *d)
 {
@@ -667,10 +892,33 @@ static int policies_sync(struct egd *d)
 		struct ike_addr local = pc->local;
 
 		if (!pc->remote.family) {
-			log_info("tunnel %s: peer address unknown until it connects: its policies "
-				 "come with its SAs",
-				 t->name);
-			goto unarmed;
+			for (size_t c = 0; c < t->n_children; c++) {
+				uint32_t id =
+					eg_child_id_find(&d->ids, t->name, t->children[c].name);
+				unsigned int first = set.n, used = 0;
+				bool armed = false;
+				int r;
+
+				if (set_reserve(&set)) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				r = responder_child_policies(d, t, &t->children[c], id, order, &set,
+							     &used, &armed);
+				if (r && r != -E2BIG)
+					log_warnx("tunnel %s child %s: policies: %s", t->name,
+						  t->children[c].name, strerror(-r));
+				order += used;
+				if (!armed) {
+					if (d->dp)
+						eg_dp_child_policy(d->dp, id, false);
+					continue;
+				}
+				rng[n_rng].id = id;
+				rng[n_rng].first = first;
+				rng[n_rng++].n = set.n - first;
+			}
+			continue;
 		}
 		if (!local.family && route_src(&pc->remote, &local)) {
 			log_warnx("tunnel %s: no route to the peer: no policies installed",
@@ -681,16 +929,9 @@ static int policies_sync(struct egd *d)
 			uint32_t id = eg_child_id_find(&d->ids, t->name, t->children[c].name);
 			unsigned int n = 0, used = 0;
 
-			if (set.cap - set.n < EG_IPSEC_MAX_POLICIES) {
-				struct xfrm_pol *np = realloc(
-					set.p, (set.cap + EG_IPSEC_MAX_POLICIES) * sizeof(*np));
-
-				if (!np) {
-					rc = -ENOMEM;
-					goto out;
-				}
-				set.p = np;
-				set.cap += EG_IPSEC_MAX_POLICIES;
+			if (set_reserve(&set)) {
+				rc = -ENOMEM;
+				goto out;
 			}
 			rc = eg_ipsec_child_policies(&t->children[c], id, &local, &pc->remote,
 						     order, &used, set.p + set.n, set.cap - set.n,
@@ -714,6 +955,28 @@ unarmed:
 			eg_dp_child_policy(d->dp,
 					   eg_child_id_find(&d->ids, t->name, t->children[c].name),
 					   false);
+	}
+	/* The hairpin bypass: the VM's own packet routed into eg0 passes in clear (eg1 classifies
+	 * and marks it) instead of meeting a fallback block; bound to eg0, so without its route the
+	 * same packet leaving another interface is still blocked. */
+	for (size_t r = 0; d->dp && d->hp.ifindex_out && r < d->hp.n; r++) {
+		struct xfrm_pol *p;
+
+		if (set_reserve(&set)) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		p = &set.p[set.n++];
+		memset(p, 0, sizeof(*p));
+		p->sel.family = AF_INET;
+		memcpy(&p->sel.saddr, &d->hp.r[r].src, 4);
+		p->sel.sprefix = 32;
+		memcpy(&p->sel.daddr, &d->hp.r[r].dst, 4);
+		p->sel.dprefix = d->hp.r[r].len;
+		p->sel.ifindex = d->hp.ifindex_out;
+		p->dir = XFRM_POLICY_OUT;
+		p->action = XFRM_POLICY_ALLOW;
+		p->priority = EG_PRIO_HAIRPIN;
 	}
 	bad = calloc(set.n ? set.n : 1, sizeof(*bad));
 	if (!bad) {
@@ -848,7 +1111,10 @@ static int status_sa_cb(void *arg, const struct ike_sa_info *info)
 	return 0;
 }
 
-static void status_children(struct egd *d, const char *tunnel, bool json, struct ctl_out *o)
+/* The CHILD SAs of TUNNEL (all with NULL; with ORPHANS, only those of no configured tunnel,
+ * e.g. a removed tunnel's SAs while they are being deleted). */
+static void status_children(struct egd *d, const char *tunnel, bool orphans, bool json,
+			    struct ctl_out *o)
 {
 	int n = 0;
 
@@ -857,7 +1123,8 @@ static void status_children(struct egd *d, const char *tunnel, bool json, struct
 		struct xfrm_sa_stats st = { 0 };
 		char e[32], tl[512], tr[512];
 
-		if (!s->used || (tunnel && strcmp(tunnel, s->peer)))
+		if (!s->used || (tunnel && strcmp(tunnel, s->peer)) ||
+		    (orphans && tunnel_find(d, s->peer)))
 			continue;
 		xfrm_sa_get_stats(d->xb, &s->id, &st);
 		encr_name(s->encr, s->encr_bits, e, sizeof(e));
@@ -890,6 +1157,14 @@ static void status_children(struct egd *d, const char *tunnel, bool json, struct
 	}
 }
 
+/* Seconds until the tunnel's next restart attempt, rounded up. */
+static uint64_t retry_in_s(const struct egd_tunnel *t)
+{
+	uint64_t now = now_ms();
+
+	return t->next_retry_ms > now ? (t->next_retry_ms - now + 999) / 1000 : 0;
+}
+
 static int cmd_status(struct egd *d, const char *tunnel, bool json, struct ctl_out *o)
 {
 	struct status_ctx sc = { .d = d, .tunnel = tunnel, .json = json, .out = o };
@@ -902,15 +1177,24 @@ static int cmd_status(struct egd *d, const char *tunnel, bool json, struct ctl_o
 		ctl_out_printf(o, "{\"ike_sas\":[");
 		ike_engine_foreach_sa(d->eng, status_sa_cb, &sc);
 		ctl_out_printf(o, "],\"child_sas\":[");
-		status_children(d, tunnel, true, o);
+		status_children(d, tunnel, false, true, o);
 		ctl_out_printf(o, "],\"tunnels\":[");
 		for (size_t i = 0, n = 0; i < d->n_tun; i++) {
 			if (tunnel && strcmp(tunnel, d->tun[i].name))
 				continue;
 			ctl_out_printf(o, "%s{\"name\":", n++ ? "," : "");
 			json_str(o, d->tun[i].name);
-			ctl_out_printf(o, ",\"up\":%s,\"last_error\":",
-				       d->tun[i].up_since_ms ? "true" : "false");
+			ctl_out_printf(o,
+				       ",\"up\":%s,\"restarting\":%s,\"failed_attempts\":%u,"
+				       "\"next_retry_s\":",
+				       d->tun[i].up_since_ms ? "true" : "false",
+				       d->tun[i].retrying ? "true" : "false", d->tun[i].failures);
+			if (d->tun[i].retrying && d->tun[i].next_retry_ms)
+				ctl_out_printf(o, "%llu",
+					       (unsigned long long)retry_in_s(&d->tun[i]));
+			else
+				ctl_out_printf(o, "null");
+			ctl_out_printf(o, ",\"last_error\":");
 			json_str(o, d->tun[i].last_error);
 			ctl_out_printf(o, "}");
 		}
@@ -919,18 +1203,29 @@ static int cmd_status(struct egd *d, const char *tunnel, bool json, struct ctl_o
 	}
 	ctl_out_printf(o, "%-16s %-22s %-12s %7s  %s\n", "TUNNEL", "PEER", "STATE", "UPTIME",
 		       "IKE SA / CHILD SAs");
-	ike_engine_foreach_sa(d->eng, status_sa_cb, &sc);
-	status_children(d, tunnel, false, o);
+	/* one block per tunnel, in config order: its IKE SA(s), then its CHILD SAs (the child
+	 * lines do not name the tunnel, so they must follow their own tunnel's line) */
 	for (size_t i = 0; i < d->n_tun; i++) {
 		const struct egd_tunnel *t = &d->tun[i];
 
 		if (tunnel && strcmp(tunnel, t->name))
 			continue;
+		sc.tunnel = t->name;
+		ike_engine_foreach_sa(d->eng, status_sa_cb, &sc);
+		status_children(d, t->name, false, false, o);
 		if (!t->up_since_ms)
 			ctl_out_printf(o, "%-16s %-22s %-12s\n", t->name, "", "DOWN");
+		if (t->retrying && t->next_retry_ms)
+			ctl_out_printf(o, "  restarting: %u attempts failed, next in %llu s\n",
+				       t->failures, (unsigned long long)retry_in_s(t));
+		else if (t->retrying)
+			ctl_out_printf(o, "  restarting: attempt %u in progress\n",
+				       t->failures + 1);
 		if (t->last_error[0])
 			ctl_out_printf(o, "  last error: %s\n", t->last_error);
 	}
+	if (!tunnel)
+		status_children(d, NULL, true, false, o);
 	return CTL_OK;
 }
 
@@ -953,6 +1248,7 @@ static bool reload_keep_fn(void *ctx, const char *name)
 static int ctl_handler(void *arg, int argc, char **argv, bool json, struct ctl_out *o)
 {
 	struct egd *d = arg;
+	struct egd_tunnel *t;
 	int rc;
 
 	if (!strcmp(argv[0], "status") || !strcmp(argv[0], "sas"))
@@ -961,6 +1257,15 @@ static int ctl_handler(void *arg, int argc, char **argv, bool json, struct ctl_o
 		if (!tunnel_find(d, argv[1])) {
 			ctl_out_printf(o, "no such tunnel: %s\n", argv[1]);
 			return CTL_ERR_NOT_FOUND;
+		}
+		t = tunnel_find(d, argv[1]);
+		if (t->retrying) { /* restarting after a dead peer: the next attempt is now */
+			unsigned int n = t->failures + 1;
+
+			retry_attempt(d, t);
+			drain(d);
+			ctl_out_printf(o, "initiating %s (restart attempt %u)\n", argv[1], n);
+			return CTL_OK;
 		}
 		rc = ike_engine_initiate(d->eng, now_ms(), argv[1], NULL);
 		drain(d);
@@ -976,6 +1281,7 @@ static int ctl_handler(void *arg, int argc, char **argv, bool json, struct ctl_o
 			ctl_out_printf(o, "no such tunnel: %s\n", argv[1]);
 			return CTL_ERR_NOT_FOUND;
 		}
+		retry_stop(tunnel_find(d, argv[1])); /* the operator's word ends restarting */
 		rc = ike_engine_delete(d->eng, now_ms(), argv[1], NULL);
 		drain(d);
 		if (rc && rc != -ENOENT) {
@@ -1013,7 +1319,7 @@ static int ctl_handler(void *arg, int argc, char **argv, bool json, struct ctl_o
  */
 static int reload(struct egd *d, struct ctl_out *o)
 {
-	struct eg_config_file *cfg = NULL;
+	struct eg_config_file *cfg = NULL, *old_cfg;
 	struct eg_config_err err = { 0 };
 	int rc;
 
@@ -1076,13 +1382,33 @@ static int reload(struct egd *d, struct ctl_out *o)
 		for (size_t i = 0; i < cfg->n_tunnels; i++)
 			if (!eg_config_find_tunnel(d->cfg, cfg->tunnels[i].name))
 				ctl_out_printf(o, "tunnel %s: added\n", cfg->tunnels[i].name);
+		drain(d); /* the deletes' events, under the old configuration */
 		eg_peerset_free(&d->ps);
 		d->ps = ps;
 	}
-	drain(d);
-	eg_config_free(d->cfg);
+	old_cfg = d->cfg;
 	d->cfg = cfg;
 	tunnels_from_config(d);
+	for (size_t i = 0; i < d->n_tun; i++) { /* changed: back to their start action */
+		struct reload_keep rk = { .old = old_cfg, .new = cfg };
+
+		if (!reload_keep_fn(&rk, d->tun[i].name))
+			retry_stop(&d->tun[i]);
+	}
+	eg_config_free(old_cfg);
+	if (d->dp) { /* the hairpin follows: routes, eg1's settings and program */
+		char why[EGD_ERR_LEN];
+		unsigned int changed = 0;
+
+		if (eg_hairpin_apply(cfg, &d->hp, why, sizeof(why)))
+			log_warnx("hairpin: %s (the host's own tunnel traffic is not translated)",
+				  why);
+		rc = eg_host_apply(cfg, false, NULL, &changed, why, sizeof(why));
+		if (rc)
+			log_warnx("host settings: %s", why);
+		if (eg_dp_hairpin(d->dp, why, sizeof(why)))
+			log_warnx("hairpin: %s", why);
+	}
 	if (policies_sync(d))
 		ctl_out_printf(o,
 			       "warning: not every XFRM policy could be installed (see the log)\n");
@@ -1199,7 +1525,7 @@ static int setup(struct egd *d)
 		unsigned int changed = 0;
 
 		/* before the host settings and the attach: both configure eg1 when it exists */
-		rc = eg_hairpin_apply(d->cfg, NULL, why, sizeof(why));
+		rc = eg_hairpin_apply(d->cfg, &d->hp, why, sizeof(why));
 		if (rc)
 			log_warnx("hairpin: %s (the host's own tunnel traffic is not translated)",
 				  why);
@@ -1314,12 +1640,16 @@ int egd_run(const struct egd_opts *opts)
 	record_dump(d);
 	while (!d->stop) {
 		struct epoll_event evs[EGD_MAX_EVENTS];
-		uint64_t dl = ike_engine_next_deadline(d->eng), now = now_ms();
-		int timeout = dl == UINT64_MAX ? 1000
-			      : dl <= now      ? 0
-					       : (int)(dl - now > 1000 ? 1000 : dl - now);
-		int n = epoll_wait(d->ep, evs, EGD_MAX_EVENTS, timeout);
+		uint64_t dl = ike_engine_next_deadline(d->eng), rdl = retry_run(d), now = now_ms();
+		int timeout;
+		int n;
 
+		if (rdl < dl)
+			dl = rdl;
+		timeout = dl == UINT64_MAX ? 1000
+			  : dl <= now	   ? 0
+					   : (int)(dl - now > 1000 ? 1000 : dl - now);
+		n = epoll_wait(d->ep, evs, EGD_MAX_EVENTS, timeout);
 		if (n < 0 && errno != EINTR) {
 			log_warn("epoll_wait");
 			break;

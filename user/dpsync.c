@@ -83,6 +83,7 @@ struct eg_dp {
 	uint16_t mtu;
 	struct dp_iface ifs[EG_DP_MAX_IFS];
 	unsigned int n_ifs;
+	bool no_attach;				       /* EG_DP_NO_ATTACH */
 	char tunnels[EG_MAX_TUNNELS][EG_CFG_NAME_MAX]; /* tunnel id - 1 -> name, stable */
 	struct dp_pool_slot pools[EG_MAX_POOLS];
 	struct dp_child ch[EG_MAX_CHILDREN];
@@ -1401,6 +1402,21 @@ static int bpffs_mount(char *err, size_t errlen)
 		return rc;
 	}
 	log_info("mounted bpffs on %s", BPFFS_ROOT);
+	{
+		struct stat a, b;
+		char parent[64];
+
+		/* A mount namespace other than our parent's (`ip netns exec` makes one, with a fresh
+		 * /sys): the pins die with it and the next espgated cannot adopt the datapath. */
+		snprintf(parent, sizeof(parent), "/proc/%d/ns/mnt", (int)getppid());
+		if (!stat("/proc/self/ns/mnt", &a) && !stat(parent, &b) && a.st_ino != b.st_ino)
+			log_warnx(
+				"%s was not mounted in this mount namespace, which is not our "
+				"parent's (`ip netns exec`?): the datapath's pins live only as long "
+				"as it does, so a restarted espgated cannot adopt the datapath. In a "
+				"network namespace run espgated with `nsenter --net=/run/netns/NAME`",
+				BPFFS_ROOT);
+	}
 	return 0;
 }
 
@@ -1510,6 +1526,67 @@ static int xdp_detach_id(int ifindex, uint32_t prog_id, bool libxdp)
 		close(fd);
 		return rc;
 	}
+}
+
+/*
+ * An espgate XDP program (by name) on ifindex that does not use map map_id: one whose maps are
+ * not ours to reach. Its id, or 0.
+ */
+static uint32_t xdp_orphan(int ifindex, uint32_t map_id)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+	struct xdp_program *p = NULL;
+	uint32_t found = 0;
+
+	if (!mp || libxdp_get_error(mp))
+		return 0;
+	if (xdp_multiprog__is_legacy(mp))
+		p = xdp_multiprog__main_prog(mp);
+	else
+		p = xdp_multiprog__next_prog(NULL, mp);
+	for (; p && !found;
+	     p = xdp_multiprog__is_legacy(mp) ? NULL : xdp_multiprog__next_prog(p, mp)) {
+		uint8_t tag[8];
+
+		if (!strcmp(xdp_program__name(p), "xdp_eg_ingress") &&
+		    !prog_is_ours(xdp_program__id(p), map_id, tag))
+			found = xdp_program__id(p);
+	}
+	xdp_multiprog__close(mp);
+	return found;
+}
+
+/*
+ * The pins were missing, so the maps were created afresh: an espgate XDP program still attached
+ * to one of cfg's interfaces belongs to an earlier espgated whose maps nobody can reach any more.
+ * Adopting it is impossible and attaching beside it would leave it translating with a frozen
+ * configuration, so say what was found, why it matters and what to do. 0 or -EEXIST.
+ */
+static int orphan_check_if(struct eg_dp *dp, const char *ifname, char *err, size_t errlen)
+{
+	int ifindex = ifname && ifname[0] ? (int)if_nametoindex(ifname) : 0;
+	uint32_t id = ifindex ? xdp_orphan(ifindex, fd_id(dp->m.config)) : 0;
+
+	if (!id)
+		return 0;
+	errf(err, errlen,
+	     "%s: an espgate XDP program (id %u) is attached but its maps are not pinned under %s, "
+	     "so it cannot be adopted (its conntrack, counters and port pools are unreachable) and "
+	     "a second datapath beside it would leave it running a frozen configuration. Likely "
+	     "cause: the espgated that attached it had a private /sys (`ip netns exec` mounts a "
+	     "fresh sysfs: its pins died with it). Fix: `ip link set dev %s xdp off`, then start "
+	     "espgated where it sees the real /sys/fs/bpf (in a network namespace: `nsenter "
+	     "--net=/run/netns/NAME espgated ...`)",
+	     ifname, id, dp->pin_root, ifname);
+	return -EEXIST;
+}
+
+static int orphan_check(struct eg_dp *dp, const struct eg_config_file *cfg, char *err,
+			size_t errlen)
+{
+	int rc = orphan_check_if(dp, cfg->global.outside_if, err, errlen);
+
+	return rc ? rc : orphan_check_if(dp, cfg->global.inside_if, err, errlen);
 }
 
 static int attach_if(struct eg_dp *dp, const char *name, bool tc_only, char *err, size_t errlen)
@@ -1679,10 +1756,13 @@ static int maps_from_skel(struct eg_dp *dp)
 	return dp_maps_init(&dp->m);
 }
 
+static void unpin_fresh(const struct eg_dp *dp);
+
 int eg_dp_open(struct eg_dp **out, const struct eg_config_file *cfg, const char *pin_root,
 	       unsigned int flags, char *err, size_t errlen)
 {
 	const struct eg_global *gl = &cfg->global;
+	bool fresh = false; /* pin_root held no maps: they are created now */
 	struct eg_dp *dp;
 	int rc;
 
@@ -1703,6 +1783,12 @@ int eg_dp_open(struct eg_dp **out, const struct eg_config_file *cfg, const char 
 		}
 		snprintf(dp->pin_root, sizeof(dp->pin_root), "%s", pin_root);
 		dp->pinned = true;
+		{
+			char path[PATH_MAX + 16];
+
+			snprintf(path, sizeof(path), "%s/eg_config", pin_root);
+			fresh = access(path, F_OK) != 0;
+		}
 	}
 	rc = ldr_open(&dp->l, pin_root, 0);
 	if (rc) {
@@ -1719,10 +1805,18 @@ int eg_dp_open(struct eg_dp **out, const struct eg_config_file *cfg, const char 
 		goto err_close;
 	}
 	dp->mtu = 1500;
+	dp->no_attach = flags & EG_DP_NO_ATTACH;
 	if (!(flags & EG_DP_NO_ATTACH))
 		read_mtu(dp, gl->outside_if);
 	if (pin_root)
 		adopt(dp);
+	if (fresh && !(flags & EG_DP_NO_ATTACH)) {
+		rc = orphan_check(dp, cfg, err, errlen);
+		if (rc) {
+			unpin_fresh(dp); /* or the next start would take them for the orphan's */
+			goto err_close;
+		}
+	}
 	if (!(flags & EG_DP_NO_ATTACH)) {
 		rc = attach_if(dp, gl->outside_if, false, err, errlen);
 		if (!rc && gl->inside_if[0])
@@ -1743,10 +1837,46 @@ err_free:
 	return rc;
 }
 
+int eg_dp_hairpin(struct eg_dp *dp, char *err, size_t errlen)
+{
+	int idx = (int)if_nametoindex(EG_HAIRPIN_IN);
+	unsigned int i;
+
+	for (i = 0; i < dp->n_ifs; i++)
+		if (!strcmp(dp->ifs[i].name, EG_HAIRPIN_IN))
+			break;
+	if (i < dp->n_ifs && dp->ifs[i].ifindex == idx)
+		return 0;
+	if (i < dp->n_ifs) { /* deleted (or re-created): its programs went with the link */
+		log_info("%s: gone, no longer attached", EG_HAIRPIN_IN);
+		dp->ifs[i] = dp->ifs[--dp->n_ifs];
+	}
+	if (!idx || dp->no_attach)
+		return 0;
+	if (dp->n_ifs >= EG_DP_MAX_IFS) {
+		errf(err, errlen, "%s: no room for another interface", EG_HAIRPIN_IN);
+		return -ENOSPC;
+	}
+	/* locally generated packets are CHECKSUM_PARTIAL: tc only, as at start */
+	return attach_if(dp, EG_HAIRPIN_IN, true, err, errlen);
+}
+
 static const char *const pinned_maps[] = {
 	"eg_config", "eg_stats", "eg_children",	  "eg_child_stats", "eg_sel",	  "eg_nat_rules",
 	"eg_dnat",   "eg_ct",	 "eg_port_pools", "eg_spis",	    "eg_rnetmap", "eg_ike_buckets",
 };
+
+/* Removes the pins eg_dp_open() has just created (and the directory when empty). */
+static void unpin_fresh(const struct eg_dp *dp)
+{
+	char path[PATH_MAX + 64];
+
+	for (size_t i = 0; i < sizeof(pinned_maps) / sizeof(pinned_maps[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dp->pin_root, pinned_maps[i]);
+		unlink(path);
+	}
+	rmdir(dp->pin_root);
+}
 
 void eg_dp_close(struct eg_dp *dp, bool detach)
 {

@@ -97,6 +97,13 @@ int eg_dp_counters(struct eg_dp *dp, bool json, struct ctl_out *out);
 int eg_dp_nat_flows(struct eg_dp *dp, bool json, unsigned int limit, struct ctl_out *out);
 
 /*
+ * After the hairpin changed (eg_hairpin_apply() on a reload): attaches tc_eg_nat to eg1 when it
+ * exists and is not attached yet (or was re-created), forgets it when it is gone. 0 or -errno with
+ * err naming what failed.
+ */
+int eg_dp_hairpin(struct eg_dp *dp, char *err, size_t errlen);
+
+/*
  * detach false: frees the process's handles only; programs stay attached and maps pinned, so
  * traffic keeps flowing until the next espgated adopts them. detach true: removes exactly what
  * espgate attached (its XDP program, its tc filter) and the maps it pinned (and the pin directory

@@ -57,7 +57,8 @@ static bool pfx_has(const struct eg_prefix *p, uint32_t a)
 	return p->af == AF_INET && ((a ^ pfx_addr(p)) & mask_of(p->len)) == 0;
 }
 
-/* The first host address in the inside of one of child's source-translating rules, or 0. */
+/* The first host address in the inside of one of child's source-translating rules, else the
+ * first one in one of its local selectors (the VM's traffic goes untranslated), or 0. */
 static uint32_t child_source(const struct eg_cfg_child *ch, const uint32_t *host, size_t n_host)
 {
 	for (unsigned int k = 0; k < ch->n_nat; k++) {
@@ -73,6 +74,10 @@ static uint32_t child_source(const struct eg_cfg_child *ch, const uint32_t *host
 					return host[h];
 		}
 	}
+	for (unsigned int l = 0; l < ch->n_local; l++)
+		for (size_t h = 0; h < n_host; h++)
+			if (pfx_has(&ch->local[l].net, host[h]))
+				return host[h];
 	return 0;
 }
 
@@ -534,7 +539,7 @@ static int pair_ensure(struct nl *nl, int *out0, char *err, size_t errlen)
 	return 0;
 }
 
-int eg_hairpin_apply(const struct eg_config_file *cfg, unsigned int *n_routes, char *err,
+int eg_hairpin_apply(const struct eg_config_file *cfg, struct eg_hairpin_state *st, char *err,
 		     size_t errlen)
 {
 	struct eg_hairpin_route *plan;
@@ -545,8 +550,10 @@ int eg_hairpin_apply(const struct eg_config_file *cfg, unsigned int *n_routes, c
 	size_t n, nh;
 	int i0 = 0, rc;
 
-	if (n_routes)
-		*n_routes = 0;
+	if (st) {
+		st->ifindex_out = 0;
+		st->n = 0;
+	}
 	plan = calloc(EG_HAIRPIN_MAX_ROUTES, sizeof(*plan));
 	if (!plan)
 		return -ENOMEM;
@@ -602,6 +609,8 @@ int eg_hairpin_apply(const struct eg_config_file *cfg, unsigned int *n_routes, c
 		}
 		log_debug("hairpin: route %s/%u via %s src %s", ip4(plan[k].dst, b1), plan[k].len,
 			  EG_HAIRPIN_OUT, ip4(plan[k].src, b2));
+		if (st && st->n < EG_HAIRPIN_MAX_ROUTES)
+			st->r[st->n++] = plan[k];
 		n_ok++;
 	}
 	{
@@ -613,8 +622,8 @@ int eg_hairpin_apply(const struct eg_config_file *cfg, unsigned int *n_routes, c
 		}
 	}
 	log_info("hairpin: %u routes via %s (%u stale removed)", n_ok, EG_HAIRPIN_OUT, n_del);
-	if (n_routes)
-		*n_routes = n_ok;
+	if (st)
+		st->ifindex_out = i0;
 out_nl:
 	free(d.r);
 	nl_close(&nl);

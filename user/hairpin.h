@@ -12,12 +12,16 @@
  *
  * Which children: a child is hairpinned when it has a source-translating NAT rule (snat, netmap
  * or pool) whose inside prefix holds one of the host's own IPv4 addresses (loopback and the
- * hairpin's own excluded): that address is the route's source. Its remote selectors are routed
+ * hairpin's own excluded), or else when one of its local selectors holds one (a child without
+ * NAT: the VM's packets go untranslated, as a workload's would): that address is the route's
+ * source. Its remote selectors are routed
  * (a remote-netmap child's mapped part by its inside prefix, as the VM addresses it), except
  * transport-mode children, /0 prefixes, prefixes that contain a tunnel's peer address (IKE and
  * ESP to the peer must never hairpin) and prefixes for which the main table already holds a route
- * of someone else (never replaced; logged). Children without such a rule are not hairpinned: the
- * VM's untranslated traffic to their remote selectors is what it was before (see DESIGN.md).
+ * of someone else (never replaced; logged). The VM's packet leaves eg0 with its own source, which
+ * for a child without NAT lies in the child's local selector: the daemon's hairpin bypass policy
+ * (EG_PRIO_HAIRPIN, selector bound to eg0) lets it into the hairpin instead of the unmarked
+ * fallback block, which still catches it on any other interface (fail closed without the route).
  *
  * Ownership: routes are recognised by their protocol EG_RTPROT only, so exactly ours are replaced
  * and flushed. The veth pair is recognised as ours by its alias EG_HAIRPIN_ALIAS; an eg0/eg1 pair
@@ -56,14 +60,22 @@ struct eg_hairpin_route {
 size_t eg_hairpin_plan(const struct eg_config_file *cfg, const uint32_t *host, size_t n_host,
 		       struct eg_hairpin_route *out, size_t max);
 
+/* What eg_hairpin_apply() left in place: eg0's ifindex (0: no hairpin) and our routes. */
+struct eg_hairpin_state {
+	int ifindex_out;
+	size_t n;
+	struct eg_hairpin_route r[EG_HAIRPIN_MAX_ROUTES];
+};
+
 /*
  * Makes the host match cfg: when the plan is empty, removes our routes and a pair we created;
  * otherwise creates (or re-uses) eg0/eg1, sets their addresses, brings them up, adds or replaces
- * the planned routes and deletes our routes that are no longer planned. *n_routes (may be NULL)
- * gets the number of routes installed. Call it before eg_host_apply() and eg_dp_open(), which
- * configure eg1 only when it exists. Returns 0 or -errno with err naming what failed.
+ * the planned routes and deletes our routes that are no longer planned. *st (may be NULL) gets
+ * the routes installed and eg0's ifindex. Call it before eg_host_apply() and eg_dp_open() (or, on
+ * a reload, eg_dp_hairpin()), which configure eg1 only when it exists. Returns 0 or -errno with
+ * err naming what failed.
  */
-int eg_hairpin_apply(const struct eg_config_file *cfg, unsigned int *n_routes, char *err,
+int eg_hairpin_apply(const struct eg_config_file *cfg, struct eg_hairpin_state *st, char *err,
 		     size_t errlen);
 
 /* espgated --detach: deletes our routes, and eg0/eg1 when we created them. 0 or -errno. */

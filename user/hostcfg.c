@@ -173,6 +173,36 @@ static uint32_t local_snat(const struct eg_config_file *cfg, char *what, size_t 
 	return hit;
 }
 
+/* Is the address a forward rule's clients connect to assigned to the host? Its replies then
+ * come back from the tunnel with that local address as source (the datapath reverse-translates
+ * before routing), and the kernel drops them as martians unless accept_local is on where the
+ * decrypted packets re-enter: the outside NIC. */
+static bool local_forward(const struct eg_config_file *cfg)
+{
+	struct ifaddrs *ifa = NULL, *i;
+	bool hit = false;
+
+	if (getifaddrs(&ifa))
+		return false;
+	for (i = ifa; i && !hit; i = i->ifa_next) {
+		uint32_t a;
+
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+			continue;
+		a = ((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr.s_addr;
+		for (size_t t = 0; t < cfg->n_tunnels && !hit; t++)
+			for (size_t c = 0; c < cfg->tunnels[t].n_children && !hit; c++) {
+				const struct eg_cfg_child *ch = &cfg->tunnels[t].children[c];
+
+				for (unsigned int k = 0; k < ch->n_nat && !hit; k++)
+					hit = ch->nat[k].type == EG_CFG_NAT_FORWARD &&
+					      in_pfx(a, &ch->nat[k].inside);
+			}
+	}
+	freeifaddrs(ifa);
+	return hit;
+}
+
 int eg_host_apply(const struct eg_config_file *cfg, bool dry_run, const char *sysroot,
 		  unsigned int *changed, char *err, size_t errlen)
 {
@@ -215,6 +245,11 @@ int eg_host_apply(const struct eg_config_file *cfg, bool dry_run, const char *sy
 			"sources are translated before the reverse-path check and routed via the "
 			"outside NIC",
 			"rp_filter", g->inside_if);
+	if (if_exists(sysroot, g->outside_if) && local_forward(cfg))
+		n = add(s, n, 16, "1",
+			"replies to a forward rule on a local address return from the tunnel with "
+			"that local source",
+			"accept_local", g->outside_if);
 	if (if_exists(sysroot, EG_HAIRPIN_IN)) {
 		n = add(s, n, 16, "1", "the gateway's own packets return with a local source",
 			"accept_local", EG_HAIRPIN_IN);

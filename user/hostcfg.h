@@ -6,8 +6,10 @@
  * teach hosts to bypass it); loose reverse-path filtering (2) on the interfaces where the
  * datapath makes paths asymmetric: the inside NIC of a two-NIC gateway (BPF rewrites sources to
  * SNAT/pool/masquerade addresses before the kernel's rp_filter check, and those are routed via
- * the outside) and the eg1 hairpin end; accept_local on eg1 only (the gateway's own packets come
- * back in there with a local source). It also refuses a configuration whose SNAT, pool or
+ * the outside) and the eg1 hairpin end; accept_local on eg1 (the gateway's own packets come back
+ * in there with a local source) and, when a forward rule's clients connect to an address of the
+ * host itself (seed 002's proxy), on the outside NIC: the replies are reverse-translated before
+ * routing, so they re-enter there from the tunnel with that local source. It also refuses a configuration whose SNAT, pool or
  * masquerade addresses are assigned to the host (a forwarded packet rewritten to a local source
  * is dropped as a martian). The eg0/eg1 veth and its routes are hairpin.c's (call
  * eg_hairpin_apply() first, so that eg1 exists when this runs).

@@ -58,6 +58,39 @@ static void addr_to_xfrm(const struct ike_addr *a, xfrm_address_t *x)
 	memcpy(x, a->addr, a->family == AF_INET ? 4 : 16);
 }
 
+/*
+ * A transport-mode SA's selector also names the negotiated protocol and ports when one selector
+ * was negotiated on each side. Decrypted transport-mode packets never pass tc (the kernel delivers
+ * them locally without re-injecting them), and a packet that matches no inbound policy is accepted
+ * after a transport SA: the kernel's check of the SA's own selector is what keeps a partner from
+ * sending other protocols or ports through a TCP-8080-only SA. A port range that is not one port
+ * cannot be expressed with the kernel's port mask and is left open (the addresses still hold).
+ */
+static void transport_sel_ts(const struct ike_child_sa *c, struct xfrm_sel *sel)
+{
+	const struct ike_ts_list *sl = c->inbound ? &c->ts_remote : &c->ts_local;
+	const struct ike_ts_list *dl = c->inbound ? &c->ts_local : &c->ts_remote;
+	const struct ike_ts *s, *d;
+
+	if (sl->n != 1 || dl->n != 1)
+		return;
+	s = &sl->ts[0];
+	d = &dl->ts[0];
+	if (s->proto != d->proto && s->proto && d->proto)
+		return; /* selects nothing; never negotiated */
+	sel->proto = s->proto ? s->proto : d->proto;
+	if (!sel->proto)
+		return;
+	if (s->port_lo == s->port_hi) {
+		sel->sport = htons(s->port_lo);
+		sel->sport_mask = 0xffff;
+	}
+	if (d->port_lo == d->port_hi) {
+		sel->dport = htons(d->port_lo);
+		sel->dport_mask = 0xffff;
+	}
+}
+
 int eg_ipsec_sa(const struct ike_child_sa *c, uint32_t replay_window, struct xfrm_sa *sa, char *err,
 		size_t errlen)
 {
@@ -131,8 +164,9 @@ int eg_ipsec_sa(const struct ike_child_sa *c, uint32_t replay_window, struct xfr
      * see it */
 		sa->set_mark = EG_MARK_IN(child);
 		sa->set_mark_mask = 0xffffffffu;
-	} else {
-		/* the child's out policy (marked) selects this SA */
+	} else if (!c->transport) {
+		/* the child's out policy (marked) selects this SA; a transport child's out policy
+		 * is unmarked (eg_ipsec_child_policies()), and so is its outbound SA */
 		sa->mark = EG_MARK_OUT(child);
 		sa->mark_mask = 0xffffffffu;
 	}
@@ -144,6 +178,7 @@ int eg_ipsec_sa(const struct ike_child_sa *c, uint32_t replay_window, struct xfr
 		sa->sel.saddr = sa->saddr;
 		sa->sel.daddr = sa->daddr;
 		sa->sel.sprefix = sa->sel.dprefix = sa->family == AF_INET ? 32 : 128;
+		transport_sel_ts(c, &sa->sel);
 	}
 	return 0;
 }
@@ -267,11 +302,18 @@ int eg_ipsec_child_policies(const struct eg_cfg_child *c, uint32_t child_id,
 			out[k].dir = XFRM_POLICY_OUT;
 			out[k].action = XFRM_POLICY_ALLOW;
 			out[k].priority = prio;
-			out[k].mark = EG_MARK_OUT(child_id);
-			out[k].mark_mask = 0xffffffffu;
 			out[k].n_tmpl = 1;
 			tmpl_set(&out[k].tmpl[0], local, remote, transport, child_id);
 			k++;
+			/* Transport mode carries this host's own traffic (its local selectors are the
+			 * host's /32), which never passes the classifier that sets out marks: the out
+			 * policy is unmarked. Only the host's own packets can match it (a forwarded
+			 * packet with a local source is a martian), and with no SA it still blocks
+			 * (acquire), so there is nothing for a fallback to catch. */
+			if (transport)
+				continue;
+			out[k - 1].mark = EG_MARK_OUT(child_id);
+			out[k - 1].mark_mask = 0xffffffffu;
 			/* fallback: the same selectors unmarked, blocked (fail closed) */
 			out[k] = out[k - 1];
 			out[k].action = XFRM_POLICY_BLOCK;

@@ -268,6 +268,7 @@ static void sel_to_kernel(const struct xfrm_sel *s, struct xfrm_selector *k)
 	k->sport_mask = s->sport_mask;
 	k->dport = s->dport;
 	k->dport_mask = s->dport_mask;
+	k->ifindex = s->ifindex;
 }
 
 static void sel_from_kernel(const struct xfrm_selector *k, struct xfrm_sel *s)
@@ -283,6 +284,7 @@ static void sel_from_kernel(const struct xfrm_selector *k, struct xfrm_sel *s)
 	s->sport_mask = k->sport_mask;
 	s->dport = k->dport;
 	s->dport_mask = k->dport_mask;
+	s->ifindex = k->ifindex;
 }
 
 static struct nlmsghdr *msg_start(void *buf, size_t len, __u16 type, __u16 flags, __u32 seq)
@@ -1093,7 +1095,7 @@ static bool sel_equal(const struct xfrm_sel *a, const struct xfrm_sel *b)
 	       !memcmp(&a->daddr, &b->daddr, sizeof(a->daddr)) && a->sprefix == b->sprefix &&
 	       a->dprefix == b->dprefix && a->proto == b->proto && a->sport == b->sport &&
 	       a->sport_mask == b->sport_mask && a->dport == b->dport &&
-	       a->dport_mask == b->dport_mask;
+	       a->dport_mask == b->dport_mask && a->ifindex == b->ifindex;
 }
 
 static struct xfrm_pol *rec_pol_find(struct xfrm_backend *b, const struct xfrm_pol *p)
@@ -1454,8 +1456,11 @@ bool xfrm_pol_is_ours(const struct xfrm_pol *p)
 	for (i = 0; i < p->n_tmpl && i < XFRMB_TMPL_MAX; i++)
 		if (xfrm_reqid_is_ours(p->tmpl[i].reqid))
 			return true;
-	/* The fail-closed block policies carry neither mark nor template: they are recognised by
-	 * their reserved priority range (espgate_abi.h). */
+	/* The fail-closed block policies and the hairpin bypasses carry neither mark nor template:
+	 * they are recognised by their reserved priorities (espgate_abi.h). */
+	if (!p->n_tmpl && !p->mark_mask && p->action == XFRM_POLICY_ALLOW && p->sel.ifindex &&
+	    p->priority == EG_PRIO_HAIRPIN)
+		return true;
 	return !p->n_tmpl && p->action == XFRM_POLICY_BLOCK && !p->mark_mask &&
 	       p->priority >= EG_PRIO_FALLBACK_BASE && p->priority < EG_PRIO_FALLBACK_END;
 }
@@ -1649,7 +1654,7 @@ static void dump_pol(FILE *f, const struct xfrm_pol *p, unsigned int flags)
 			"{\"dir\":\"%s\",\"src\":\"%s/%u\",\"dst\":\"%s/%u\",\"proto\":%u,"
 			"\"sport\":%u,\"sport_mask\":%u,\"dport\":%u,\"dport_mask\":%u,"
 			"\"action\":\"%s\",\"priority\":%u,\"index\":%u,\"mark\":%u,"
-			"\"mark_mask\":%u,\"if_id\":%u,\"tmpl\":[",
+			"\"mark_mask\":%u,\"if_id\":%u,",
 			dir_name(p->dir), s, p->sel.sprefix, d, p->sel.dprefix, p->sel.proto,
 			ntohs(p->sel.sport), ntohs(p->sel.sport_mask), ntohs(p->sel.dport),
 			ntohs(p->sel.dport_mask), action, p->priority, p->index, p->mark,
@@ -1661,6 +1666,12 @@ static void dump_pol(FILE *f, const struct xfrm_pol *p, unsigned int flags)
 			dir_name(p->dir), s, p->sel.sprefix, d, p->sel.dprefix, p->sel.proto,
 			ntohs(p->sel.sport), ntohs(p->sel.sport_mask), ntohs(p->sel.dport),
 			ntohs(p->sel.dport_mask), action, p->priority, p->index);
+	if (json && p->sel.ifindex)
+		fprintf(f, "\"ifindex\":%d,", p->sel.ifindex);
+	if (json)
+		fprintf(f, "\"tmpl\":[");
+	if (!json && p->sel.ifindex)
+		fprintf(f, " dev %d", p->sel.ifindex);
 	if (!json && p->mark_mask)
 		fprintf(f, " mark 0x%x/0x%x", p->mark, p->mark_mask);
 	if (!json && p->if_id)

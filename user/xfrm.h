@@ -56,6 +56,7 @@ struct xfrm_sel {
 	__be16 sport_mask; /* 0 = any port */
 	__be16 dport;
 	__be16 dport_mask;
+	__s32 ifindex; /* policies: only packets routed out of this interface; 0 = any */
 };
 
 /* SA lifetime limits; 0 = none. */

@@ -5,6 +5,7 @@
 #   - with the same file: both tunnels keep their SAs (same SPIs, no renegotiation);
 #   - with one tunnel changed: that tunnel is renegotiated (new SPIs), the other keeps its SAs;
 #   - SIGHUP behaves like reload.
+# And the full `espgatectl status` lists each tunnel's CHILD SAs under that tunnel's line.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 source tests/lib/tap.sh
@@ -125,6 +126,15 @@ else
 fi
 red0=$(spis red)
 blue0=$(spis blue)
+# the full status: each tunnel's line is followed by its own CHILD SA lines (which do not name
+# the tunnel), so a reader can tell red's "lan" from blue's
+grouped=$(egd_ctl gw status | awk '/^[a-z]/ { t = $1 } /^  +lan +(in|out) +spi / { print t }' |
+	uniq -c | awk '{ printf "%s:%s ", $2, $1 }')
+if [ "$grouped" = "red:2 blue:2 " ]; then
+	tap_ok "espgatectl status lists each tunnel's CHILD SAs under that tunnel"
+else
+	tap_fail "espgatectl status lists each tunnel's CHILD SAs under that tunnel" "got '$grouped': $(egd_ctl gw status)"
+fi
 
 # invalid file: refused, nothing changes
 cp "$W/gw/espgate.yaml" "$W/good.yaml"

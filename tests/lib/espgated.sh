@@ -6,7 +6,9 @@
 # (DIR/espgated.log). This kernel has no ESP, so SAs are recorded (--record-sas), never installed.
 # Daemons stay children of the test and are killed at exit (tests/lib/netns.sh's cleanup).
 #
-#   egd_start NAME NS DIR        start (fresh keys/dump/log), wait for the control socket
+#   egd_start NAME NS DIR        start (fresh keys/dump/log), wait for the control socket;
+#                                with EGD_DATAPATH=1 the BPF datapath is loaded too (the test
+#                                must have called nt_private_bpffs: pins under /sys/fs/bpf/espgate)
 #   egd_stop NAME                SIGTERM (graceful: deletes its IKE SAs with the peers), wait
 #   egd_ctl NAME ARGS...         espgatectl against that instance
 #   egd_log NAME / egd_dir NAME  its log file / directory
@@ -23,9 +25,16 @@ egd_start() {
 	local name=$1 ns=$2 dir=$3
 	EGD_DIR[$name]=$dir
 	rm -f "$dir/keys.txt" "$dir/dump.json" "$dir/espgated.log" "$dir/ctl.sock"
-	ip netns exec "$ns" "$ESPGATED" -d -c "$dir/espgate.yaml" --record-sas --no-datapath \
-		--record-dump "$dir/dump.json" --export-keys "$dir/keys.txt" --ctl "$dir/ctl.sock" \
-		>"$dir/espgated.log" 2>&1 &
+	if [ -n "${EGD_DATAPATH:-}" ]; then
+		# nsenter keeps our /sys (and the test's private bpffs, nt_private_bpffs)
+		nsenter --net=/run/netns/"$ns" "$ESPGATED" -d -c "$dir/espgate.yaml" --record-sas \
+			--record-dump "$dir/dump.json" --export-keys "$dir/keys.txt" \
+			--ctl "$dir/ctl.sock" >"$dir/espgated.log" 2>&1 &
+	else
+		ip netns exec "$ns" "$ESPGATED" -d -c "$dir/espgate.yaml" --record-sas --no-datapath \
+			--record-dump "$dir/dump.json" --export-keys "$dir/keys.txt" \
+			--ctl "$dir/ctl.sock" >"$dir/espgated.log" 2>&1 &
+	fi
 	EGD_PID[$name]=$!
 	nt_on_exit "kill $! 2>/dev/null"
 	if ! wait_for 5 test -S "$dir/ctl.sock"; then

@@ -143,11 +143,20 @@ fi
 # the proof: the gateway's own packet leaves translated
 send_and_capture() {
 	local cap=$work/cap.txt before after
-	nt_in "$P" timeout 5 tcpdump -nli p0 -c 1 'udp and dst port 9000' >"$cap" 2>/dev/null &
+	: >"$cap"
+	nt_in "$P" timeout 20 tcpdump -nli p0 -c 1 'udp and dst port 9000' >"$cap" 2>"$cap.err" &
 	local tp=$!
-	sleep 1
+	for _ in $(seq 50); do # listening (a loaded machine may take seconds)
+		grep -q listening "$cap.err" 2>/dev/null && break
+		sleep 0.1
+	done
 	before=$(nt_stat NAT_OUT)
 	nt_in "$G" bash -c 'echo hairpin >/dev/udp/198.18.170.151/9000'
+	for _ in $(seq 30); do
+		grep -q ' IP ' "$cap" && break
+		sleep 0.1
+	done
+	kill "$tp" 2>/dev/null
 	wait "$tp"
 	after=$(nt_stat NAT_OUT)
 	echo "$((after - before)) $(head -1 "$cap")"

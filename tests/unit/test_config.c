@@ -481,6 +481,11 @@ static void test_nat_rules(void **state)
 	expect_patch_error("        remote: 192.168.88.0/24\n",
 			   "        remote: 192.168.88.0/24\n        mode: transport\n",
 			   "must be a /32");
+	/* one-way (the default) cannot be enforced on what a transport SA delivers */
+	expect_patch_error("        local: 10.1.0.0/16\n        remote: 192.168.88.0/24\n",
+			   "        local: 10.1.0.1/32\n        remote: 192.168.88.1/32\n"
+			   "        mode: transport\n",
+			   "set direction: both");
 	{
 		char *y = patch(
 			"        remote: 192.168.88.0/24\n",

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Unit tests for the hairpin planner (user/hairpin.c: eg_hairpin_plan): which remote selectors
- * the gateway's own traffic is routed through eg0 for, with which source. Only children whose
- * source-translating rule (snat, netmap, pool) holds a host address; /0 and prefixes holding a
- * peer are skipped; a remote-netmap child is routed by the prefix the VM addresses.
+ * the gateway's own traffic is routed through eg0 for, with which source. Children whose
+ * source-translating rule (snat, netmap, pool) holds a host address (that address), else whose
+ * local selector holds one (no NAT: the VM's own address); /0 and prefixes holding a peer are
+ * skipped; a remote-netmap child is routed by the prefix the VM addresses.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -71,12 +72,19 @@ static void test_snat_child(void **state)
 
 	(void)state;
 	n = eg_hairpin_plan(cfg, host, 2, r, 8);
-	/* not 0/0, not the peer's 192.0.2.0/24, not the untranslated child's 172.16.9.0/24 */
-	assert_int_equal(n, 2);
+	/* not 0/0, not the peer's 192.0.2.0/24; the child without NAT too (10.1.1.66 is in its
+	 * local selector) */
+	assert_int_equal(n, 3);
 	assert_true(has(r, n, "198.18.170.151", 32, "10.1.1.66"));
 	assert_true(has(r, n, "192.168.88.0", 24, "10.1.1.66"));
-	/* the VM is not the SNAT's inside host: nothing to hairpin */
+	assert_true(has(r, n, "172.16.9.0", 24, "10.1.1.66"));
+	/* the VM is not the SNAT's inside host: only the child without NAT, from that address */
 	host[1] = A("10.1.1.5");
+	n = eg_hairpin_plan(cfg, host, 2, r, 8);
+	assert_int_equal(n, 1);
+	assert_true(has(r, n, "172.16.9.0", 24, "10.1.1.5"));
+	/* an address in neither: nothing */
+	host[1] = A("10.9.9.9");
 	assert_int_equal(eg_hairpin_plan(cfg, host, 2, r, 8), 0);
 	/* the output bound is respected */
 	host[1] = A("10.1.1.66");
@@ -123,7 +131,11 @@ static void test_pool_child(void **state)
 	n = eg_hairpin_plan(cfg, host, 1, r, 8);
 	assert_int_equal(n, 1);
 	assert_true(has(r, n, "185.46.212.88", 32, "10.4.1.4"));
-	assert_int_equal(eg_hairpin_plan(cfg, other, 1, r, 8), 0);
+	/* outside the pool's inside, but inside the local selector 0/0: untranslated, as the
+	 * kernel's policy on 0/0 would carry a workload's packet */
+	n = eg_hairpin_plan(cfg, other, 1, r, 8);
+	assert_int_equal(n, 1);
+	assert_true(has(r, n, "185.46.212.88", 32, "192.168.1.4"));
 	eg_config_free(cfg);
 }
 

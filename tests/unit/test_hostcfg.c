@@ -3,7 +3,9 @@
  * Unit tests for user/hostcfg.c against a fake /proc/sys tree in a temporary directory: the
  * settings a gateway needs are written when they differ and only then, dry-run reports without
  * writing, rp_filter is made loose on the inside NIC of a two-NIC gateway that translates
- * sources, accept_local only on the eg1 hairpin end, and missing interfaces are skipped.
+ * sources, accept_local on the eg1 hairpin end and, when a forward rule's clients connect to an
+ * address of the host itself (127.0.0.1 here, always local), on the outside NIC; missing
+ * interfaces are skipped.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -86,7 +88,7 @@ static void rmtree(void)
 	assert_int_equal(system(cmd), 0);
 }
 
-static struct eg_config_file *cfg(const char *ifs, bool masq)
+static struct eg_config_file *cfg_nat(const char *ifs, bool masq, const char *nat)
 {
 	char y[1024];
 	struct eg_config_file *c = NULL;
@@ -97,12 +99,18 @@ static struct eg_config_file *cfg(const char *ifs, bool masq)
 		 "global:\n  interfaces: %s\n%s"
 		 "tunnels:\n  p:\n    peer: 192.0.2.1\n    local_id: 192.0.2.2\n    psk: p\n"
 		 "    children:\n      - name: c\n        local: 10.1.0.0/16\n"
-		 "        remote: 192.168.88.0/24\n",
+		 "        remote: 192.168.88.0/24\n%s",
 		 ifs,
-		 masq ? "masquerade:\n  - inside: 10.1.0.0/16\n    outside: 198.51.100.77\n" : "");
+		 masq ? "masquerade:\n  - inside: 10.1.0.0/16\n    outside: 198.51.100.77\n" : "",
+		 nat);
 	memset(&e, 0, sizeof(e));
 	assert_int_equal(eg_config_parse("t", y, strlen(y), "s", s, strlen(s), &c, &e), 0);
 	return c;
+}
+
+static struct eg_config_file *cfg(const char *ifs, bool masq)
+{
+	return cfg_nat(ifs, masq, "");
 }
 
 static void two_nics_translating(void **state)
@@ -151,6 +159,44 @@ static void single_nic_hairpin(void **state)
 	eg_config_free(c);
 }
 
+/* seed 002's proxy: clients connect to the gateway itself, forwarded into the tunnel */
+static struct eg_config_file *cfg_forward(const char *inside)
+{
+	char nat[256];
+
+	snprintf(nat, sizeof(nat),
+		 "        nat:\n          - type: forward\n            inside: %s:10101\n"
+		 "            outside: 192.168.88.8:10101\n",
+		 inside);
+	return cfg_nat("{ outside: ethA, inside: ethB }", false, nat);
+}
+
+static void forward_to_local_address(void **state)
+{
+	struct eg_config_file *c = cfg_forward("127.0.0.1");
+	unsigned int n = 0;
+	char err[256];
+
+	(void)state;
+	tree(false);
+	put("net/ipv4/conf/ethA/accept_local", "0");
+	put("net/ipv4/conf/ethB/accept_local", "0");
+	assert_int_equal(eg_host_apply(c, false, root, &n, err, sizeof(err)), 0);
+	assert_string_equal(get("net/ipv4/conf/ethA/accept_local"), "1");
+	assert_string_equal(get("net/ipv4/conf/ethB/accept_local"), "0");
+	rmtree();
+	eg_config_free(c);
+
+	/* a forward rule on an address the host does not have changes nothing */
+	c = cfg_forward("192.0.2.200");
+	tree(false);
+	put("net/ipv4/conf/ethA/accept_local", "0");
+	assert_int_equal(eg_host_apply(c, false, root, &n, err, sizeof(err)), 0);
+	assert_string_equal(get("net/ipv4/conf/ethA/accept_local"), "0");
+	rmtree();
+	eg_config_free(c);
+}
+
 static void missing_setting_is_an_error(void **state)
 {
 	struct eg_config_file *c = cfg("ethA", false);
@@ -178,6 +224,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(two_nics_translating),
 		cmocka_unit_test(single_nic_hairpin),
+		cmocka_unit_test(forward_to_local_address),
 		cmocka_unit_test(missing_setting_is_an_error),
 	};
 

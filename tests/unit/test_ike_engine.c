@@ -1856,6 +1856,67 @@ static void test_two_children(void **state)
 	net_free(&n);
 }
 
+/* S8 (seed 003): two transport children per host, "my clients to your 8080" and "your clients to
+ * my 8080", listed in opposite orders on the two sides. Each proposal must land on the child whose
+ * selectors cover it exactly, not on the first one it merely intersects (which narrows it to
+ * tcp/8080 === tcp/8080, an SA no connection ever uses). */
+static void test_transport_best_child(void **state)
+{
+	struct net n;
+	struct cfg_opts oa = opts_a(), ob = opts_b();
+	struct ike_peer_cfg pa, pb;
+	struct ike_child_cfg ca[2], cb[2];
+	unsigned int seen = 0;
+
+	(void)state;
+	oa.transport = ob.transport = true;
+	oa.local_ts = "192.0.2.1[tcp]";
+	oa.remote_ts = "192.0.2.2[tcp/8080]";
+	ob.local_ts = "192.0.2.2[tcp]";
+	ob.remote_ts = "192.0.2.1[tcp/8080]";
+	net_setup2(&n, &oa, &ob);
+	make_peer(&pa, &ca[0], &n.a, &n.b, &oa);
+	make_peer(&pb, &cb[1], &n.b, &n.a, &ob);
+	ca[1] = ca[0];
+	cb[0] = cb[1];
+	snprintf(ca[1].name, sizeof(ca[1].name), "serve");
+	snprintf(cb[0].name, sizeof(cb[0].name), "serve");
+	ca[1].reqid = cb[0].reqid = 8;
+	ts_list(&ca[1].local_ts, "192.0.2.1[tcp/8080]");
+	ts_list(&ca[1].remote_ts, "192.0.2.2[tcp]");
+	ts_list(&cb[0].local_ts, "192.0.2.2[tcp/8080]");
+	ts_list(&cb[0].remote_ts, "192.0.2.1[tcp]");
+	pa.n_children = pb.n_children = 2;
+	pa.children = ca;
+	pb.children = cb;
+	ike_engine_free(n.a.eng);
+	ike_engine_free(n.b.eng);
+	side_start(&n.a, &pa);
+	side_start(&n.b, &pb);
+	assert_int_equal(ike_engine_initiate(n.a.eng, n.now, "peer", NULL), 0);
+	pump(&n);
+	assert_int_equal(ksa_count(&n.a, true), 2);
+	assert_int_equal(ksa_count(&n.b, true), 2);
+	check_consistent(&n);
+	for (int i = 0; i < MAX_SAS; i++) {
+		const struct kernel_sa *k = &n.b.sa[i];
+		bool local_8080;
+
+		if (!k->used)
+			continue;
+		assert_int_equal(k->ts_local.n, 1);
+		assert_int_equal(k->ts_remote.n, 1);
+		local_8080 = k->ts_local.ts[0].port_lo == 8080 && k->ts_local.ts[0].port_hi == 8080;
+		/* exactly one side of each SA is port 8080, and it is the child's own */
+		assert_int_equal(local_8080, !(k->ts_remote.ts[0].port_lo == 8080 &&
+					       k->ts_remote.ts[0].port_hi == 8080));
+		assert_int_equal(k->reqid, local_8080 ? 8 : 7);
+		seen |= 1u << (local_8080 ? 1 : 0);
+	}
+	assert_int_equal(seen, 3);
+	net_free(&n);
+}
+
 /* B serves two peers from "any" address, told apart by identity (PSK per peer) */
 static void test_peer_selection_by_id(void **state)
 {
@@ -2186,6 +2247,7 @@ int main(void)
 		cmocka_unit_test(test_fragmentation),
 		cmocka_unit_test(test_unknown_critical_payload),
 		cmocka_unit_test(test_two_children),
+		cmocka_unit_test(test_transport_best_child),
 		cmocka_unit_test(test_peer_selection_by_id),
 		cmocka_unit_test(test_dpd_quiet_with_traffic),
 		cmocka_unit_test(test_delete_collisions),

@@ -3,7 +3,8 @@
  * Unit tier, kernel IPsec objects: CHILD SA events become XFRM SAs with the kernel's algorithm
  * names, keys, marks, reqids and NAT-T ports; a child's policy set has the marked out policies in
  * priority order, fail-closed fallbacks behind every one of them, marked in/fwd policies and
- * blocks for plaintext from the partner's ranges; and (as root) the kernel of a fresh network
+ * blocks for plaintext from the partner's ranges; transport children (S8) have unmarked out
+ * policies and SAs whose selectors name the negotiated protocol and port; and (as root) the kernel of a fresh network
  * namespace accepts the whole set and lists it back.
  */
 #include <arpa/inet.h>
@@ -247,6 +248,86 @@ static void test_policies_remote_netmap(void **state)
 	free(c);
 }
 
+/* S8 (seed 003), transport mode for TCP 8080: this host's own traffic never passes the classifier
+ * that sets out marks, so the out policy and the outbound SA are unmarked (a forwarded packet
+ * cannot carry the host's /32 source); no fwd policies; the SAs' selectors name the negotiated
+ * protocol and port, which is what keeps the partner from sending other traffic through them. */
+static void ts1(struct ike_ts_list *l, const char *ip, uint8_t proto, uint16_t lo, uint16_t hi)
+{
+	memset(l, 0, sizeof(*l));
+	l->n = 1;
+	l->ts[0].type = IKE_TS_IPV4_ADDR_RANGE;
+	l->ts[0].proto = proto;
+	l->ts[0].port_lo = lo;
+	l->ts[0].port_hi = hi;
+	inet_pton(AF_INET, ip, l->ts[0].start);
+	inet_pton(AF_INET, ip, l->ts[0].end);
+}
+
+static void test_transport(void **state)
+{
+	struct eg_cfg_child *ch = calloc(1, sizeof(*ch));
+	struct ike_addr l = v4("10.0.1.20", 500), r = v4("10.2.27.10", 500);
+	struct ike_child_sa c;
+	struct xfrm_pol p[32];
+	struct xfrm_sa sa;
+	unsigned int n, used, out = 0, in = 0;
+	char err[128];
+
+	(void)state;
+	strcpy(ch->name, "to-host1-8080");
+	ch->mode = EG_CHILD_MODE_TRANSPORT;
+	ch->n_local = ch->n_remote = 1;
+	assert_int_equal(eg_parse_selector("10.0.1.20/32:tcp", &ch->local[0]), 0);
+	assert_int_equal(eg_parse_selector("10.2.27.10/32:tcp:8080", &ch->remote[0]), 0);
+	assert_int_equal(eg_ipsec_child_policies(ch, 7, &l, &r, 0, &used, p, 32, &n), 0);
+	for (unsigned int i = 0; i < n; i++) {
+		assert_int_not_equal(p[i].dir, XFRM_POLICY_FWD);
+		if (p[i].dir == XFRM_POLICY_OUT) {
+			out++;
+			assert_int_equal(p[i].action, XFRM_POLICY_ALLOW);
+			assert_int_equal(p[i].mark_mask, 0);
+			assert_int_equal(p[i].tmpl[0].mode, XFRM_MODE_TRANSPORT);
+			assert_int_equal(p[i].tmpl[0].reqid, EG_REQID(7));
+			assert_int_equal(p[i].sel.proto, IPPROTO_TCP);
+			assert_int_equal(p[i].sel.dport, htons(8080));
+		} else if (p[i].action == XFRM_POLICY_ALLOW) {
+			in++;
+			assert_int_equal(p[i].mark, EG_MARK_IN(7));
+		}
+	}
+	assert_int_equal(out, 1);
+	assert_int_equal(in, 1);
+	free(ch);
+
+	child_sa(&c, IKE_ENCR_AES_CBC, IKE_INTEG_HMAC_SHA2_256_128, false);
+	c.transport = true;
+	c.src = v4("10.0.1.20", 500);
+	c.dst = v4("10.2.27.10", 500);
+	ts1(&c.ts_local, "10.0.1.20", IPPROTO_TCP, 0, 65535);
+	ts1(&c.ts_remote, "10.2.27.10", IPPROTO_TCP, 8080, 8080);
+	assert_int_equal(eg_ipsec_sa(&c, 0, &sa, err, sizeof(err)), 0);
+	assert_int_equal(sa.mode, XFRM_MODE_TRANSPORT);
+	assert_int_equal(sa.mark_mask, 0);
+	assert_int_equal(sa.sel.proto, IPPROTO_TCP);
+	assert_int_equal(sa.sel.dport, htons(8080));
+	assert_int_equal(sa.sel.dport_mask, 0xffff);
+	assert_int_equal(sa.sel.sport_mask, 0);
+	xfrm_sa_clear(&sa);
+	/* inbound: from the partner's port 8080 to this host, marked on decryption */
+	c.inbound = true;
+	c.src = v4("10.2.27.10", 500);
+	c.dst = v4("10.0.1.20", 500);
+	assert_int_equal(eg_ipsec_sa(&c, 32, &sa, err, sizeof(err)), 0);
+	assert_int_equal(sa.set_mark, EG_MARK_IN(7));
+	assert_int_equal(sa.sel.proto, IPPROTO_TCP);
+	assert_int_equal(sa.sel.sport, htons(8080));
+	assert_int_equal(sa.sel.sport_mask, 0xffff);
+	assert_int_equal(sa.sel.dport_mask, 0);
+	xfrm_sa_clear(&sa);
+	free_child(&c);
+}
+
 /* The kernel of a fresh namespace takes the whole set (this kernel has XFRM policies, even
  * without ESP) and reports them back. */
 static void test_policies_kernel(void **state)
@@ -294,6 +375,7 @@ int main(void)
 		cmocka_unit_test(test_sa_null_and_errors),
 		cmocka_unit_test(test_policies),
 		cmocka_unit_test(test_policies_remote_netmap),
+		cmocka_unit_test(test_transport),
 		cmocka_unit_test(test_policies_kernel),
 	};
 

@@ -57,13 +57,16 @@ for f in tests/vm/scenarios/*.sh; do
 	mkdir -p "$work"
 	echo "[guest] t=$(up)s scenario $n"
 	t0=$(up)
+	# a scenario may ask for more time than the default with a "# vm-timeout: SECONDS" line
+	tmo=$(sed -n 's/^# vm-timeout: \([0-9][0-9]*\)$/\1/p' "$f" | head -n 1)
+	[ -n "$tmo" ] && [ "$tmo" -gt "$TMO" ] || tmo=$TMO
 	# timeout puts the scenario in a process group of its own, whose id is timeout's pid
 	VM_NAME=$n VM_WORK=$work VM_SKIPFILE=$RES/$n.skip \
-		timeout -k 5 "$TMO" bash "$f" >"$RES/$n.log" 2>&1 </dev/null &
+		timeout -k 5 "$tmo" bash "$f" >"$RES/$n.log" 2>&1 </dev/null &
 	pid=$!
 	wait $pid
 	rc=$?
-	[ $rc -eq 124 ] && echo "TIMEOUT: scenario killed after ${TMO}s" >>"$RES/$n.log"
+	[ $rc -eq 124 ] && echo "TIMEOUT: scenario killed after ${tmo}s" >>"$RES/$n.log"
 	reset_vm "$pid"
 	awk -v a="$t0" -v b="$(up)" 'BEGIN { printf "%.1f\n", b - a }' >"$RES/$n.time"
 	echo "$rc" >"$RES/$n.rc"

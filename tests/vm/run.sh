@@ -11,12 +11,17 @@
 #
 #   tests/vm/run.sh                 run every scenario
 #   tests/vm/run.sh 00 bpf          run the scenarios whose file name contains "00" or "bpf"
+#   tests/vm/run.sh --core          only the core scenarios (a "# vm-set: core" line in the file):
+#                                   one per capability, what `make test` runs
+#   tests/vm/run.sh --rest          every scenario that is not core (.ci/run runs it after make test)
 #   tests/vm/run.sh --shell         boot the same VM into an interactive bash (debugging)
 #   tests/vm/run.sh --prepare       only fetch the kernel and build the initramfs
 # Environment: OUTPUT (build dir, default .output), ESPGATE_VM_CACHE (default
 # /var/cache/espgate-vmtest), ESPGATE_VM_ABI (force a kernel ABI, e.g. 6.1.0-56-amd64),
-# ESPGATE_VM_TIMEOUT (whole VM run, s, default 900), ESPGATE_VM_SCENARIO_TIMEOUT (per scenario,
-# s, default 240), ESPGATE_VM_MEM (MiB, default 768), VERBOSE=1 (stream the VM console).
+# ESPGATE_VM_TIMEOUT (whole VM run, s, default 120 + per scenario run 150 or its own longer
+# limit), ESPGATE_VM_SCENARIO_TIMEOUT (per scenario, s, default 240; a scenario may ask for more
+# with a '# vm-timeout: SECONDS' line), ESPGATE_VM_MEM (MiB, default 768), VERBOSE=1 (stream the
+# VM console).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 SRC=$(pwd -P)
@@ -25,16 +30,20 @@ SRC=$(pwd -P)
 
 OUTPUT=${OUTPUT:-.output}
 CACHE=${ESPGATE_VM_CACHE:-/var/cache/espgate-vmtest}
-VM_TIMEOUT=${ESPGATE_VM_TIMEOUT:-900}
+VM_TIMEOUT=${ESPGATE_VM_TIMEOUT:-}
 SCEN_TIMEOUT=${ESPGATE_VM_SCENARIO_TIMEOUT:-240}
 VM_MEM=${ESPGATE_VM_MEM:-768}
 VERBOSE=${VERBOSE:-0}
 MODE=run
+SET=all
 ONLY=()
 
 for a in "$@"; do
 	case $a in
 	--shell) MODE=shell ;;
+	--core) SET=core ;;
+	--rest) SET=rest ;;
+	--all) SET=all ;;
 	--prepare) MODE=prepare ;;
 	-h | --help)
 		sed -n '3,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'
@@ -47,6 +56,35 @@ for a in "$@"; do
 	*) ONLY+=("$a") ;;
 	esac
 done
+
+# selected NAME: NAME contains one of the names given (all when none was)
+selected() {
+	local n=$1 o
+	[ ${#ONLY[@]} -eq 0 ] && return 0
+	for o in "${ONLY[@]}"; do
+		case $n in *"$o"*) return 0 ;; esac
+	done
+	return 1
+}
+
+# --core/--rest: the set becomes the list of exact scenario names (names given too narrow it further).
+if [ "$SET" != all ]; then
+	want=()
+	for f in tests/vm/scenarios/*.sh; do
+		n=$(basename "$f" .sh)
+		core=0
+		grep -q '^# vm-set: core$' "$f" && core=1
+		{ [ "$SET" = core ] && [ $core = 1 ]; } || { [ "$SET" = rest ] && [ $core = 0 ]; } || continue
+		selected "$n" || continue
+		want+=("$n")
+	done
+	if [ ${#want[@]} -eq 0 ]; then
+		tap_skip "vm tier ($SET)" "no scenario in the $SET set${ONLY[*]:+ matches ${ONLY[*]}}"
+		tap_done
+		exit 0
+	fi
+	ONLY=("${want[@]}")
+fi
 
 T0=$(date +%s.%N)
 say() { echo "# vm: $*"; }
@@ -324,6 +362,17 @@ for s in "${SHARES[@]}"; do
 		-device "virtio-9p-pci,fsdev=fs_$tag,mount_tag=$tag")
 done
 
+# the whole run's safety limit grows with the scenarios it runs: 120 s for the boot plus 150 s per
+# scenario, or the scenario's own longer limit ("# vm-timeout: SECONDS", read by guest.sh)
+if [ -z "$VM_TIMEOUT" ]; then
+	VM_TIMEOUT=120
+	for f in tests/vm/scenarios/*.sh; do
+		selected "$(basename "$f" .sh)" || continue
+		t=$(sed -n 's/^# vm-timeout: \([0-9][0-9]*\)$/\1/p' "$f" | head -n 1)
+		[ "${t:-0}" -gt 150 ] || t=150
+		VM_TIMEOUT=$((VM_TIMEOUT + t))
+	done
+fi
 ONLY_CSV=$(
 	IFS=,
 	echo "${ONLY[*]:-}"
@@ -355,14 +404,6 @@ VM_SECS=$(elapsed "$TB")
 [ "$QRC" -eq 124 ] && say "qemu killed after ${VM_TIMEOUT}s (ESPGATE_VM_TIMEOUT)"
 
 # --- 4. verdicts from the result files -----------------------------------------------------------
-selected() {
-	local n=$1 o
-	[ ${#ONLY[@]} -eq 0 ] && return 0
-	for o in "${ONLY[@]}"; do
-		case $n in *"$o"*) return 0 ;; esac
-	done
-	return 1
-}
 show_log() { [ -f "$1" ] && sed 's/^/#   /' "$1"; }
 
 if ! [ -f "$RES/boot.time" ]; then

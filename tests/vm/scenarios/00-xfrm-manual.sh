@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# vm-set: core
 # Kernel ESP with hand-made SAs: two namespaces joined by a veth (192.0.2.1 <-> 192.0.2.2), each
 # with a "site" address on a dummy (10.1.0.1, 10.2.0.1), an ESP tunnel-mode SA pair and the
 # out/in policies installed with `ip xfrm`. For aes-cbc + hmac-sha256 and then rfc4106(gcm(aes)):

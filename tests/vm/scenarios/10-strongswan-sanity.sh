@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# vm-set: core
 # Proves the harness with two real IKE daemons: strongSwan (charon-systemd, kernel-netlink) in each
 # of two namespaces, IKEv2 with a PSK, aes256-sha256-ecp384, ESP aes256-sha256 in tunnel mode
 # between the sites 10.11.0.0/24 and 10.12.0.0/24. Asserts: both sides report the CHILD_SA

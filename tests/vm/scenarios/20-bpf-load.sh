@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# vm-set: core
 # espgate's BPF object on Debian's kernel: every program in $OUTPUT/espgate.bpf.o loads
 # (`bpftool prog loadall`, so the verifier of the oldest kernel we target accepts them), the XDP
 # program (xdp_eg_ingress, or the first XDP program) attaches to a veth in native (driver) mode,

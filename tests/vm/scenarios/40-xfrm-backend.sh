@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# vm-set: core
 # The XFRM backend (user/xfrm.c) on a kernel with ESP: runs $OUTPUT/tests/unit/test_xfrm_live, the
 # same binary the native unit tier runs, where every case now has to run and pass. On this kernel
 # that proves what the host cannot: the ESP probe says yes and leaves nothing behind; SAs built by

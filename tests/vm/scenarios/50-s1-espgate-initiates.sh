@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# vm-set: core
 # S1 (seed 000), espgate initiates: plain site-to-site between the VNet 10.1.0.0/16 and the
 # partner's LAN 192.168.88.0/24, IKEv2 PSK, ike aes256-sha256-ecp384, esp aes256-sha256 with PFS
 # ecp384, against strongSwan (kernel-netlink) with real kernel SAs on both sides (the lab of

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# vm-set: core
 # S2 (seed 000): SNAT into the tunnel, with the BPF datapath and real kernel SAs against strongSwan.
 # The VNet workload 10.1.1.66 leaves through the tunnel as 100.64.0.18 (child local
 # 100.64.0.18/32 <-> 192.168.88.0/24, nat snat 10.1.1.66 -> 100.64.0.18, direction one-way by

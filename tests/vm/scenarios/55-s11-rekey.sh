@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# vm-set: core
 # S11 (seed 000): rekeys under continuous traffic lose nothing. espgated (CHILD lifetime 20 s,
 # rekey margin 8 s: it rekeys the CHILD SA every 12 s, with PFS ecp384) against strongSwan
 # (IKE rekey_time 13 s: the partner rekeys the IKE SA), real kernel SAs. While a 30 s TCP stream

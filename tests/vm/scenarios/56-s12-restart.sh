@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
+# vm-set: core
 # S12: espgated is SIGKILLed under traffic and restarted; real kernel SAs, strongSwan partner.
 # A 25 s TCP stream from a VNet host to the partner's LAN runs across it. Asserts: with espgated
 # dead, the kernel SAs stay and the stream keeps flowing through them (the outbound SA's counter

@@ -16,6 +16,7 @@
 #     (blue's tunnel is renegotiated, red's keeps its SAs): the same assertions.
 # The gateway itself stays reachable from the VNet while the tunnels are up (the partners'
 # 10.0.0.0/16 is also the VNet's: the fail-closed block policies must not swallow the VNet).
+# vm-timeout: 400
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-espgate.sh"
 eg_datapath_wired || vm_skip "espgated in $OUTPUT does not load the BPF datapath (NAT needs it)"
