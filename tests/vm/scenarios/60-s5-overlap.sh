@@ -302,7 +302,7 @@ vm_swanctl blue --load-all --noprompt >/dev/null || vm_fail "reloading blue's co
 s5_conf "$VM_WORK/espgate.yaml" 100.64.1.0/24
 "$EG_D" --check -c "$VM_WORK/espgate.yaml" || vm_fail "espgated --check of the S5b config"
 eg_ctl gw reload || vm_fail "espgatectl reload to the S5b configuration"
-for i in $(seq 1 150); do
+for _ in $(seq 1 150); do
 	n=$(vm_xfrm_spis "$G" 198.51.100.2)
 	[ -n "$n" ] && [ "$n" != "$blue_before" ] &&
 		eg_ctl gw status blue 2>/dev/null | grep -qE ' in +spi .* 100\.64\.1\.0/24 === 10\.0\.0\.0/16 ' && break
