@@ -45,6 +45,39 @@ static __always_inline void child_count(__u32 child, __u64 bytes, bool in)
 	}
 }
 
+/*
+ * The partner's SYN or SYN-ACK (decrypted, already reverse-translated) advertises what its side
+ * takes, more than fits into the tunnel with the ESP overhead: clamp it to the child's MSS, as
+ * our own SYNs are on the way out. Path MTU discovery cannot stand in for this on translated
+ * flows: the gateway's own "fragmentation needed" is addressed to the translated source (S5:
+ * 100.64.1.10), which exists nowhere inside, so large segments would vanish (seen in the VM
+ * tier). A global function, so the verifier checks it once on its own: inlined, the MSS walk
+ * on every inbound path took 6.1's verifier past its 1M instructions on tc_eg_nat.
+ * Returns 1 if the MSS was clamped, else 0.
+ */
+__noinline int eg_tc_clamp_in(struct __sk_buff *skb, __u32 l4_off, __u32 tcp_hlen, __u32 child)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct eg_pkt p = { .l4_off = l4_off & 0xff, .tcp_hlen = (__u8)tcp_hlen };
+	struct eg_child *ch = bpf_map_lookup_elem(&eg_children, &child);
+	__be16 *v, omss, nmss;
+	__u32 moff;
+
+	if (!ch || !ch->mss)
+		return 0;
+	moff = mss_find(data, end, &p);
+	if (!moff)
+		return 0;
+	v = data + (moff & 0xff);
+	if ((void *)(v + 1) > end || bpf_ntohs(*v) <= ch->mss)
+		return 0;
+	omss = *v;
+	nmss = bpf_htons(ch->mss);
+	*v = nmss;
+	bpf_l4_csum_replace(skb, p.l4_off + 16, omss, nmss, 2);
+	return 1;
+}
+
 /* The full path: decrypted packets (our in mark), and everything under tc_eg_nat. */
 static __always_inline int tc_run(struct __sk_buff *skb, bool nat)
 {
@@ -98,6 +131,8 @@ static __always_inline int tc_run(struct __sk_buff *skb, bool nat)
 	ret = apply_tc(skb, &p, &a);
 	if (ret < 0)
 		goto drop;
+	if (in && (p.tcp_flags & EG_TCP_SYN) && p.l4_hdr)
+		ret = eg_tc_clamp_in(skb, p.l4_off, p.tcp_hlen, child);
 	if (ret > 0)
 		eg_count(EG_STAT_MSS_CLAMPED, 0);
 	if (in) {

@@ -218,6 +218,56 @@ static void tmpl_set(struct xfrm_tmpl *t, const struct ike_addr *src, const stru
 	}
 }
 
+/* true if prefix p (af, len bits of addr) contains address a's first len bits */
+static bool prefix_has(const struct eg_prefix *p, const struct eg_prefix *a)
+{
+	unsigned int full = p->len / 8, rest = p->len % 8;
+
+	if (p->af != a->af || p->len > a->len)
+		return false;
+	if (memcmp(p->addr, a->addr, full))
+		return false;
+	return !rest || !((p->addr[full] ^ a->addr[full]) & (0xff << (8 - rest)));
+}
+
+/*
+ * The sources a partner's plaintext from remote prefix r carries when the kernel's in/fwd policy
+ * check sees it: tc has already applied the child's remote-netmap rules (S5: red's 10.0.0.0/16
+ * arrives as 10.201.0.0/16). r wholly inside a rule's real prefix becomes its mapped part (same
+ * host bits, same length); a rule inside r adds its mapped prefix to r itself. Blocking the real
+ * prefix of a wholly mapped selector would instead block our own network wherever it overlaps
+ * the partner's — which is why the mapping exists: the VNet's hosts could no longer reach the
+ * gateway or be forwarded by it. Returns the number of prefixes written to out (at least 1).
+ */
+static unsigned int remote_post_nat(const struct eg_cfg_child *c, const struct eg_prefix *r,
+				    struct eg_prefix *out)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < c->n_nat; i++) {
+		const struct eg_cfg_nat_rule *m = &c->nat[i];
+
+		if (m->type != EG_CFG_NAT_REMOTE_NETMAP || m->outside.af != r->af ||
+		    m->inside.len != m->outside.len)
+			continue;
+		if (prefix_has(&m->outside, r)) {
+			/* r lies in the mapped range: only its mapped form ever reaches XFRM */
+			out[0] = *r;
+			for (unsigned int b = 0; b < m->inside.len; b++) {
+				uint8_t bit = (uint8_t)(0x80 >> (b % 8));
+
+				out[0].addr[b / 8] = (uint8_t)((out[0].addr[b / 8] & ~bit) |
+							       (m->inside.addr[b / 8] & bit));
+			}
+			return 1;
+		}
+		if (prefix_has(r, &m->outside))
+			out[1 + n++] = m->inside;
+	}
+	out[0] = *r;
+	return 1 + n;
+}
+
 int eg_ipsec_child_policies(const struct eg_cfg_child *c, uint32_t child_id,
 			    const struct ike_addr *local, const struct ike_addr *remote,
 			    unsigned int order, unsigned int *order_used, struct xfrm_pol *out,
@@ -292,39 +342,48 @@ int eg_ipsec_child_policies(const struct eg_cfg_child *c, uint32_t child_id,
 		k++;
 	}
 	/* Plaintext from the partner's ranges must have come through the SA: block what the in/fwd
-	 * policies would have required an SA for. In tunnel mode the destination is left open,
-	 * since reverse NAT may have rewritten it; in transport mode it is the local host. */
+	 * policies would have required an SA for, in the addresses the policy check sees (after
+	 * reverse NAT: remote_post_nat). In tunnel mode the destination is left open, since reverse
+	 * NAT may have rewritten it; in transport mode it is the local host. */
 	for (unsigned int i = 0; i < c->n_local; i++) {
 		for (unsigned int j = 0; j < c->n_remote; j++) {
-			const struct eg_selector *l = &c->local[i], *r = &c->remote[j];
-			struct xfrm_sel sel;
-			bool dup = false;
+			const struct eg_selector *l = &c->local[i];
+			struct eg_prefix srcs[1 + EG_CFG_MAX_NAT];
+			unsigned int n_src;
 
-			if (l->net.af != r->net.af)
+			if (l->net.af != c->remote[j].net.af)
 				continue;
-			sel_from_cfg(r, l, &sel);
-			if (!transport) {
-				memset(&sel.daddr, 0, sizeof(sel.daddr));
-				sel.dprefix = 0;
-			}
-			for (unsigned int x = 0; x < k && !dup; x++)
-				dup = out[x].action == XFRM_POLICY_BLOCK &&
-				      out[x].dir == XFRM_POLICY_IN &&
-				      !memcmp(&out[x].sel, &sel, sizeof(sel));
-			if (dup)
-				continue;
-			for (int dir = 0; dir < 2; dir++) {
-				if (transport && dir == 1)
-					break;
-				if (k + 1 > max)
-					return -ENOSPC;
-				memset(&out[k], 0, sizeof(out[k]));
-				out[k].sel = sel;
-				out[k].dir = dir == 0 ? XFRM_POLICY_IN : XFRM_POLICY_FWD;
-				out[k].action = XFRM_POLICY_BLOCK;
-				out[k].priority =
-					EG_PRIO_FALLBACK_BASE + (EG_PRIO_FALLBACK_BASE >> 1);
-				k++;
+			n_src = remote_post_nat(c, &c->remote[j].net, srcs);
+			for (unsigned int s = 0; s < n_src; s++) {
+				struct eg_selector r = c->remote[j];
+				struct xfrm_sel sel;
+				bool dup = false;
+
+				r.net = srcs[s];
+				sel_from_cfg(&r, l, &sel);
+				if (!transport) {
+					memset(&sel.daddr, 0, sizeof(sel.daddr));
+					sel.dprefix = 0;
+				}
+				for (unsigned int x = 0; x < k && !dup; x++)
+					dup = out[x].action == XFRM_POLICY_BLOCK &&
+					      out[x].dir == XFRM_POLICY_IN &&
+					      !memcmp(&out[x].sel, &sel, sizeof(sel));
+				if (dup)
+					continue;
+				for (int dir = 0; dir < 2; dir++) {
+					if (transport && dir == 1)
+						break;
+					if (k + 1 > max)
+						return -ENOSPC;
+					memset(&out[k], 0, sizeof(out[k]));
+					out[k].sel = sel;
+					out[k].dir = dir == 0 ? XFRM_POLICY_IN : XFRM_POLICY_FWD;
+					out[k].action = XFRM_POLICY_BLOCK;
+					out[k].priority = EG_PRIO_FALLBACK_BASE +
+							  (EG_PRIO_FALLBACK_BASE >> 1);
+					k++;
+				}
 			}
 		}
 	}

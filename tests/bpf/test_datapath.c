@@ -303,6 +303,24 @@ static void table(void)
 				 .tcp_flags = SYN,
 				 .mss = 1200 }),
 	  XDP_PASS, &o, EG_STAT_NAT_OUT, EG_MARK_OUT(C_HOST));
+	/* the partner's SYN-ACK is clamped too: what we send must fit into the tunnel, and path
+	 * MTU discovery cannot tell 10.1.1.66 (the gateway's ICMP goes to 100.64.0.18) */
+	o = PS(&(struct pkt_spec){ .saddr = pa,
+				   .daddr = host,
+				   .proto = IPPROTO_TCP,
+				   .sport = 80,
+				   .dport = 40001,
+				   .tcp_flags = SYN | ACK,
+				   .mss = 1360 });
+	T(tc_fd, "decrypted SYN-ACK with MSS 1460 goes back to 10.1.1.66 clamped to 1360",
+	  PS(&(struct pkt_spec){ .saddr = pa,
+				 .daddr = snat,
+				 .proto = IPPROTO_TCP,
+				 .sport = 80,
+				 .dport = 40001,
+				 .tcp_flags = SYN | ACK,
+				 .mss = 1460 }),
+	  EG_MARK_IN(C_HOST), TC_ACT_OK, &o, EG_STAT_NAT_IN, EG_MARK_IN(C_HOST));
 	o = P(pa, 80, host, 40000, IPPROTO_TCP, SYN | ACK);
 	T(tc_fd, "reply un-SNAT: decrypted SYN-ACK (mark IN child 1) goes back to 10.1.1.66",
 	  P(pa, 80, snat, 40000, IPPROTO_TCP, SYN | ACK), EG_MARK_IN(C_HOST), TC_ACT_OK, &o,

@@ -196,6 +196,58 @@ static void test_policies(void **state)
 	free(c);
 }
 
+/*
+ * S5: the partner's 10.0.0.0/16 reaches the kernel's in/fwd policy check as 10.201.0.0/16 (tc
+ * applied the remote-netmap before), and the VNet is 10.0.0.0/16 too. The plaintext blocks use
+ * the mapped sources: blocking 10.0.0.0/16 blocked the VNet's own hosts from reaching the gateway
+ * (seen in the VM tier, 60-s5-overlap: XfrmInPolBlock). A selector inside the mapped range maps
+ * with its host bits; one wider than the rule keeps its real prefix and adds the mapped one.
+ */
+static void test_policies_remote_netmap(void **state)
+{
+	struct eg_cfg_child *c = calloc(1, sizeof(*c));
+	struct ike_addr l = v4("192.0.2.1", 500), r = v4("192.0.2.2", 500);
+	static const char *const want[] = { "10.201.0.0/16", "10.201.5.0/24", "10.0.0.0/8" };
+	struct xfrm_pol p[32];
+	unsigned int n, used, blocks = 0;
+
+	(void)state;
+	assert_non_null(c);
+	strcpy(c->name, "overlap");
+	c->n_local = 1;
+	assert_int_equal(eg_parse_selector("100.64.1.0/24", &c->local[0]), 0);
+	c->n_remote = 3;
+	assert_int_equal(eg_parse_selector("10.0.0.0/16", &c->remote[0]), 0);
+	assert_int_equal(eg_parse_selector("10.0.5.0/24", &c->remote[1]), 0);
+	assert_int_equal(eg_parse_selector("10.0.0.0/8", &c->remote[2]), 0);
+	c->n_nat = 2;
+	c->nat[0].type = EG_CFG_NAT_NETMAP;
+	assert_int_equal(eg_parse_prefix("10.0.1.0/24", &c->nat[0].inside), 0);
+	assert_int_equal(eg_parse_prefix("100.64.1.0/24", &c->nat[0].outside), 0);
+	c->nat[1].type = EG_CFG_NAT_REMOTE_NETMAP;
+	assert_int_equal(eg_parse_prefix("10.201.0.0/16", &c->nat[1].inside), 0);
+	assert_int_equal(eg_parse_prefix("10.0.0.0/16", &c->nat[1].outside), 0);
+	assert_int_equal(eg_ipsec_child_policies(c, 7, &l, &r, 0, &used, p, 32, &n), 0);
+	for (unsigned int i = 0; i < n; i++) {
+		struct eg_prefix w;
+
+		if (p[i].action != XFRM_POLICY_BLOCK || p[i].dir != XFRM_POLICY_IN)
+			continue;
+		/* the first /16 is deduplicated against the identical one of remote[0] */
+		assert_true(blocks < 3);
+		assert_int_equal(eg_parse_prefix(want[blocks], &w), 0);
+		assert_int_equal(p[i].sel.sprefix, w.len);
+		assert_memory_equal(&p[i].sel.saddr, w.addr, 4);
+		assert_int_equal(p[i].sel.dprefix, 0);
+		/* its fwd twin follows */
+		assert_int_equal(p[i + 1].dir, XFRM_POLICY_FWD);
+		assert_memory_equal(&p[i + 1].sel, &p[i].sel, sizeof(p[i].sel));
+		blocks++;
+	}
+	assert_int_equal(blocks, 3);
+	free(c);
+}
+
 /* S8 (seed 003), transport mode for TCP 8080: this host's own traffic never passes the classifier
  * that sets out marks, so the out policy and the outbound SA are unmarked (a forwarded packet
  * cannot carry the host's /32 source); no fwd policies; the SAs' selectors name the negotiated
@@ -322,6 +374,7 @@ int main(void)
 		cmocka_unit_test(test_sa_gcm_inbound_natt),
 		cmocka_unit_test(test_sa_null_and_errors),
 		cmocka_unit_test(test_policies),
+		cmocka_unit_test(test_policies_remote_netmap),
 		cmocka_unit_test(test_transport),
 		cmocka_unit_test(test_policies_kernel),
 	};
