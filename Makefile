@@ -116,7 +116,7 @@ $(BENCH_PROGS): $(OUTPUT)/bench/%: $(OUTPUT)/bench/%.o $(LIBUSER) $(LIBIKE)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_PROGS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-D_GNU_SOURCE -Iheaders -Iike -Iuser -I$(OUTPUT)
+	-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -D_GNU_SOURCE -Iheaders -Iike -Iuser -I$(OUTPUT)
 FUZZ_SECONDS ?= 30
 
 fuzz: $(FUZZ_PROGS)
