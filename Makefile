@@ -115,18 +115,30 @@ $(BENCH_PROGS): $(OUTPUT)/bench/%: $(OUTPUT)/bench/%.o $(LIBUSER) $(LIBIKE)
 # --- fuzzing (libFuzzer + ASan/UBSan): make fuzz; make fuzz-run FUZZ_SECONDS=60 --------------
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_PROGS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-D_GNU_SOURCE -Iheaders -Iike -Iuser -I$(OUTPUT)
+# FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION selects ike_crypto.c's fuzz-only paths (deterministic
+# ike_random(), pooled DH key pairs, cached HMAC contexts); no other build defines it.
+FUZZ_BASE_CFLAGS := -std=gnu11 -g -O1 -fno-sanitize-recover=undefined \
+	-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -D_GNU_SOURCE -Iheaders -Iike -Iuser -I$(OUTPUT)
+FUZZ_CFLAGS := $(FUZZ_BASE_CFLAGS) -fsanitize=fuzzer,address,undefined
 FUZZ_SECONDS ?= 30
+# the crypto known-answer tests built with the fuzz-only paths: they must give production's answers
+FUZZ_KAT := $(OUTPUT)/fuzz/test_ike_crypto_fuzzmode
 
-fuzz: $(FUZZ_PROGS)
+fuzz: $(FUZZ_PROGS) $(FUZZ_KAT)
 
 $(FUZZ_PROGS): $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(IKE_SRCS) $(wildcard ike/*.h)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(IKE_SRCS) -lssl -lcrypto
 
+$(FUZZ_KAT): tests/unit/test_ike_crypto.c $(IKE_SRCS) $(wildcard ike/*.h)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_BASE_CFLAGS) -fsanitize=address,undefined -o $@ $< $(IKE_SRCS) \
+		-lssl -lcrypto $(TEST_LIBS)
+
 fuzz-run: fuzz
+	$(Q)$(FUZZ_KAT) >/dev/null || { echo "fuzz-run: crypto KATs fail with the fuzz-only paths" >&2; exit 1; }
 	$(Q)tests/fuzz/run.sh $(OUTPUT)/fuzz $(FUZZ_SECONDS)
 
 # --- tests and the README's commands ------------------------------------------------------------

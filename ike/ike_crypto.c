@@ -4,7 +4,10 @@
  * Primitives are OpenSSL 3 EVP calls (EVP_MAC HMAC, EVP_CIPHER AES, EVP_PKEY DH/ECDH/X25519);
  * nothing here implements a primitive. BIGNUM and EC_POINT appear only to range-check a peer's
  * MODP value (RFC 6989) and to derive public keys from known-answer private keys. No global
- * state: every call fetches what it needs and frees it before returning.
+ * state: every call fetches what it needs and frees it before returning. Fuzz builds alone
+ * (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, defined by `make fuzz` only) swap in a deterministic
+ * ike_random(), a cached HMAC context per digest and pooled DH key pairs with memoised shared
+ * secrets, so that the engine fuzzer's handshakes are reproducible and cheap.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -29,12 +32,30 @@ void ike_cleanse(void *p, size_t n)
 		OPENSSL_cleanse(p, n);
 }
 
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+/* fuzz builds only: a deterministic xorshift stream, restarted by ike_fuzz_reset() */
+static uint64_t fuzz_rng = 0x9E3779B97F4A7C15ULL;
+
+int ike_random(void *p, size_t n)
+{
+	uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		fuzz_rng ^= fuzz_rng >> 12;
+		fuzz_rng ^= fuzz_rng << 25;
+		fuzz_rng ^= fuzz_rng >> 27;
+		b[i] = (uint8_t)((fuzz_rng * 0x2545F4914F6CDD1DULL) >> 56);
+	}
+	return 0;
+}
+#else
 int ike_random(void *p, size_t n)
 {
 	if (n > INT32_MAX)
 		return -EINVAL;
 	return RAND_bytes(p, (int)n) == 1 ? 0 : -EIO;
 }
+#endif
 
 int ike_memcmp_ct(const void *a, const void *b, size_t n)
 {
@@ -66,6 +87,50 @@ static const char *prf_digest(uint16_t prf, bool weak, size_t *len)
 	return NULL;
 }
 
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+/*
+ * Fuzz builds only: one HMAC context per digest, created once and re-keyed for every call, so
+ * that an engine fuzz input does not spend its time fetching and allocating OpenSSL objects for
+ * the dozens of PRF calls of each handshake. Same OpenSSL HMAC, same results.
+ */
+static int hmac(const char *digest, struct ike_chunk key, const struct ike_chunk *in, size_t n,
+		uint8_t *out, size_t dlen)
+{
+	static const char *const names[] = { "MD5", "SHA1", "SHA256", "SHA384", "SHA512" };
+	static EVP_MAC_CTX *ctxs[sizeof(names) / sizeof(names[0])];
+	static const uint8_t empty[1];
+	EVP_MAC_CTX *ctx = NULL;
+	size_t outl = 0;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(names[i], digest))
+			continue;
+		if (!ctxs[i]) {
+			EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+			OSSL_PARAM params[2];
+
+			ctxs[i] = mac ? EVP_MAC_CTX_new(mac) : NULL;
+			EVP_MAC_free(mac);
+			params[0] = OSSL_PARAM_construct_utf8_string(
+				OSSL_MAC_PARAM_DIGEST, (char *)(uintptr_t)names[i], 0);
+			params[1] = OSSL_PARAM_construct_end();
+			if (ctxs[i] && !EVP_MAC_CTX_set_params(ctxs[i], params)) {
+				EVP_MAC_CTX_free(ctxs[i]);
+				ctxs[i] = NULL;
+			}
+		}
+		ctx = ctxs[i];
+	}
+	if (!ctx || !EVP_MAC_init(ctx, key.len ? key.ptr : empty, key.len, NULL))
+		return -EIO;
+	for (size_t i = 0; i < n; i++)
+		if (in[i].len && !EVP_MAC_update(ctx, in[i].ptr, in[i].len))
+			return -EIO;
+	if (!EVP_MAC_final(ctx, out, &outl, dlen) || outl != dlen)
+		return -EIO;
+	return 0;
+}
+#else
 /* HMAC-digest(key, in...) into out (full digest length dlen). */
 static int hmac(const char *digest, struct ike_chunk key, const struct ike_chunk *in, size_t n,
 		uint8_t *out, size_t dlen)
@@ -101,6 +166,7 @@ out_mac:
 	EVP_MAC_free(mac);
 	return err;
 }
+#endif
 
 size_t ike_prf_len(uint16_t prf, bool weak)
 {
@@ -374,6 +440,9 @@ static const struct dh_group_info dh_groups[] = {
 struct ike_dh {
 	const struct dh_group_info *g;
 	EVP_PKEY *key;
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+	int slot; /* index in the group's fuzz pool; -1: a key of its own */
+#endif
 };
 
 static const struct dh_group_info *dh_group(uint16_t id, bool weak)
@@ -445,11 +514,136 @@ out:
 	return pkey;
 }
 
+/* A fresh key pair of group g; NULL on failure. */
+static EVP_PKEY *dh_generate(const struct dh_group_info *g)
+{
+	EVP_PKEY *params = NULL, *key = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+
+	switch (g->kind) {
+	case DH_X25519:
+		ctx = EVP_PKEY_CTX_new_from_name(NULL, "X25519", NULL);
+		break;
+	case DH_ECP:
+	case DH_MODP:
+		params = dh_fromdata(g, NULL, NULL, NULL, 0, EVP_PKEY_KEY_PARAMETERS);
+		if (params)
+			ctx = EVP_PKEY_CTX_new_from_pkey(NULL, params, NULL);
+		break;
+	}
+	if (!ctx || EVP_PKEY_keygen_init(ctx) <= 0 || EVP_PKEY_generate(ctx, &key) <= 0) {
+		EVP_PKEY_free(key);
+		key = NULL;
+	}
+	EVP_PKEY_CTX_free(ctx);
+	EVP_PKEY_free(params);
+	return key;
+}
+
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+/*
+ * Fuzz builds only: each group has a pool of FUZZ_DH_POOL real key pairs, generated on first use
+ * and handed out round robin (restarted by ike_fuzz_reset()), and the shared secret of any two
+ * pool keys is derived for real once and then remembered. A peer value that is not a pool key
+ * takes the real path. The results are exactly OpenSSL's; only the cost is gone.
+ */
+enum {
+	FUZZ_DH_POOL = 4
+};
+
+struct fuzz_dh_group {
+	EVP_PKEY *key[FUZZ_DH_POOL];
+	uint8_t pub[FUZZ_DH_POOL][IKE_DH_PUB_MAX];
+	uint8_t *shared[FUZZ_DH_POOL][FUZZ_DH_POOL];
+	size_t shared_len[FUZZ_DH_POOL][FUZZ_DH_POOL];
+	unsigned int next;
+};
+
+static struct fuzz_dh_group fuzz_dh[sizeof(dh_groups) / sizeof(dh_groups[0])];
+
+void ike_fuzz_reset(uint64_t seed)
+{
+	fuzz_rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
+	for (size_t i = 0; i < sizeof(fuzz_dh) / sizeof(fuzz_dh[0]); i++)
+		fuzz_dh[i].next = 0;
+}
+
+static struct fuzz_dh_group *fuzz_dh_of(const struct dh_group_info *g)
+{
+	return &fuzz_dh[g - dh_groups];
+}
+
+static int dh_derive_real(struct ike_dh *dh, const uint8_t *peer, size_t len,
+			  struct ike_secret *shared);
+
 struct ike_dh *ike_dh_new(uint16_t group, bool weak)
 {
 	const struct dh_group_info *g = dh_group(group, weak);
-	EVP_PKEY *params = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
+	struct fuzz_dh_group *f;
+	struct ike_dh *dh;
+	unsigned int s;
+
+	if (!g) {
+		errno = ENOTSUP;
+		return NULL;
+	}
+	f = fuzz_dh_of(g);
+	s = f->next++ % FUZZ_DH_POOL;
+	if (!f->key[s]) {
+		struct ike_dh tmp = { .g = g, .slot = -1 };
+
+		tmp.key = dh_generate(g);
+		if (!tmp.key || ike_dh_public(&tmp, f->pub[s], g->pub_len)) {
+			EVP_PKEY_free(tmp.key);
+			errno = EIO;
+			return NULL;
+		}
+		f->key[s] = tmp.key;
+	}
+	dh = calloc(1, sizeof(*dh));
+	if (!dh || !EVP_PKEY_up_ref(f->key[s])) {
+		free(dh);
+		errno = ENOMEM;
+		return NULL;
+	}
+	dh->g = g;
+	dh->key = f->key[s];
+	dh->slot = (int)s;
+	return dh;
+}
+
+int ike_dh_derive(struct ike_dh *dh, const uint8_t *peer, size_t len, struct ike_secret *shared)
+{
+	struct fuzz_dh_group *f = fuzz_dh_of(dh->g);
+	unsigned int j;
+	uint8_t **memo;
+	int err;
+
+	if (dh->slot < 0 || len != dh->g->pub_len)
+		return dh_derive_real(dh, peer, len, shared);
+	for (j = 0; j < FUZZ_DH_POOL; j++)
+		if (f->key[j] && !memcmp(f->pub[j], peer, len))
+			break;
+	if (j == FUZZ_DH_POOL)
+		return dh_derive_real(dh, peer, len, shared);
+	memo = &f->shared[dh->slot][j];
+	if (!*memo) {
+		err = dh_derive_real(dh, peer, len, shared);
+		if (err)
+			return err;
+		*memo = malloc(shared->len);
+		if (*memo) {
+			memcpy(*memo, shared->ptr, shared->len);
+			f->shared_len[dh->slot][j] = shared->len;
+		}
+		return 0;
+	}
+	return ike_secret_set(shared, *memo, f->shared_len[dh->slot][j]);
+}
+#else
+struct ike_dh *ike_dh_new(uint16_t group, bool weak)
+{
+	const struct dh_group_info *g = dh_group(group, weak);
 	struct ike_dh *dh;
 
 	if (!g) {
@@ -462,27 +656,15 @@ struct ike_dh *ike_dh_new(uint16_t group, bool weak)
 		return NULL;
 	}
 	dh->g = g;
-	switch (g->kind) {
-	case DH_X25519:
-		ctx = EVP_PKEY_CTX_new_from_name(NULL, "X25519", NULL);
-		break;
-	case DH_ECP:
-	case DH_MODP:
-		params = dh_fromdata(g, NULL, NULL, NULL, 0, EVP_PKEY_KEY_PARAMETERS);
-		if (params)
-			ctx = EVP_PKEY_CTX_new_from_pkey(NULL, params, NULL);
-		break;
-	}
-	if (!ctx || EVP_PKEY_keygen_init(ctx) <= 0 || EVP_PKEY_generate(ctx, &dh->key) <= 0) {
-		EVP_PKEY_free(dh->key);
+	dh->key = dh_generate(g);
+	if (!dh->key) {
 		free(dh);
-		dh = NULL;
 		errno = EIO;
+		return NULL;
 	}
-	EVP_PKEY_CTX_free(ctx);
-	EVP_PKEY_free(params);
 	return dh;
 }
+#endif
 
 /* g^x mod p for the group's parameters (known-answer key pairs only). */
 static BIGNUM *modp_pub(const struct dh_group_info *g, const BIGNUM *x)
@@ -540,6 +722,9 @@ struct ike_dh *ike_dh_new_priv(uint16_t group, bool weak, const uint8_t *priv, s
 		return NULL;
 	}
 	dh->g = g;
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+	dh->slot = -1;
+#endif
 	if (g->kind == DH_X25519) {
 		dh->key = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, len);
 	} else {
@@ -683,7 +868,12 @@ static EVP_PKEY *dh_peer_key(const struct ike_dh *dh, const uint8_t *peer, size_
 	return pkey;
 }
 
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+static int dh_derive_real(struct ike_dh *dh, const uint8_t *peer, size_t len,
+			  struct ike_secret *shared)
+#else
 int ike_dh_derive(struct ike_dh *dh, const uint8_t *peer, size_t len, struct ike_secret *shared)
+#endif
 {
 	EVP_PKEY_CTX *ctx = NULL;
 	EVP_PKEY *pk;

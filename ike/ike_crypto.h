@@ -180,4 +180,15 @@ int ike_auth_octets(uint16_t prf, struct ike_chunk msg, struct ike_chunk peer_no
 /* AUTH = prf(prf(PSK, "Key Pad for IKEv2"), octets); out holds ike_prf_len() bytes. */
 int ike_auth_psk(uint16_t prf, struct ike_chunk psk, struct ike_chunk octets, uint8_t *out);
 
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+/*
+ * Fuzz builds only (`make fuzz` defines the macro; no other build does): ike_random() is a
+ * deterministic stream and ike_dh_new() hands out key pairs from a small per-group pool of real
+ * key pairs whose shared secrets are memoised, so that a fuzz input is reproducible and its
+ * handshakes cost no DH. ike_fuzz_reset() restarts the stream (from seed) and the pools' round
+ * robin; a harness calls it at the start of each input.
+ */
+void ike_fuzz_reset(uint64_t seed);
+#endif
+
 #endif /* IKE_CRYPTO_H */

@@ -4,10 +4,11 @@
  * cases 1-7, which RFC 4868 §2.7.1 reuses for the PRFs), RFC 4868 §2.7.2 (HMAC-SHA2 integrity
  * with full-size keys), RFC 2202 §3 (HMAC-SHA1), RFC 3602 §4 (AES-CBC cases 1, 2, 4), the McGrew/Viega
  * GCM specification test cases with the RFC 4106/5282 salt split, RFC 5903 §8 (ECP 19/20/21),
- * RFC 5114 App. A.3 (group 24), RFC 7748 §5.2 and §6.1 (X25519) and NIST CAVP SP 800-135 IKEv2
- * KDF samples (SKEYSEED, DKM, child DKM with and without DH, rekey SKEYSEED). Each vector is
- * embedded as hex with its source; nothing here is computed to match our own output. Round-trip
- * and negative cases (peer value validation, weak algorithms, tampered tags) complete it.
+ * RFC 5114 App. A.3 (group 24), RFC 7748 §5.2 and §6.1 (X25519) and NIST CAVP/ACVP SP 800-135
+ * IKEv2 KDF cases for HMAC-SHA1 and HMAC-SHA2-256 (SKEYSEED, DKM, child DKM with and without DH,
+ * rekey SKEYSEED). Each vector is embedded as hex with its source; nothing here is computed to
+ * match our own output. Round-trip and negative cases (peer value validation, weak algorithms,
+ * tampered tags) complete it.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -874,6 +875,139 @@ static void test_kdf_cavp_sha1_b(void **state)
 	ike_secret_free(&child_dh);
 }
 
+/* ---- NIST ACVP/CAVP SP 800-135 IKEv2 KDF: PRF_HMAC_SHA2_256 ------------------------------- */
+
+/*
+ * The "IKEv2 SHA2-256" known-answer case of NIST's own ACVP server test suite
+ * (github.com/usnistgov/ACVP-Server, gen-val/src/crypto/test/
+ * NIST.CVP.ACVTS.Libraries.Crypto.IKEv2.Tests/IKEv2Tests.cs, the SP 800-135 "kdf-components
+ * ikev2" algorithm that replaced the CAVS ikev2 files): 2048-bit nonces, a 224-bit g^ir, 3072 bits
+ * of DKM and of child DKM. SK_d, which keys the child DKM and the rekey SKEYSEED, is the first
+ * 32 bytes of DKM. No published SHA-384 or SHA-512 case of this KDF test could be found;
+ * RFC 4868's PRF vectors above cover those two PRFs, and prf+ is one code path for all PRFs.
+ */
+static const char acvp256_ni[] =
+	"0a58fea9c1d4fee2e74e1aad6fb02dd5f318eb127465a112be8dc3c04d5dba62eae708f9dc1b2362"
+	"afd6ba4bda3cf5000f4979fbcbadbcfda9291593829c4e905c21db0c2ee15175ce77a8a0dadf25c7"
+	"f175bc53fd91b636a9b3c50b203de9b9d6dc463dcb4048f101e26498ceaed3afbcd931394a7e0993"
+	"92dfff82e5d6fa85c2e8a8ab90ad363a66795dc32798847e405acd87988140f973058917273a6b0b"
+	"afb962c75e2b1a21e79c08beeb82168bf8b4b57f3dce867bf7862a7b8acbc21be838021913daf643"
+	"40c055ed17aaf7b6e1d0ca33ae890ddbdb83f4e615aad5e3bff58c3db70bac81a0dfbabe5391fc62"
+	"bca4659e22a0741e01d8d06e67d9bb41";
+static const char acvp256_nr[] =
+	"e4fdfa68df6171d9eaff8b7b5ad31e7c6098d259f3397c9854cbefe7449b0864c1df16ddece8b265"
+	"67560f8d59182a44c19149c2d0d72606a160021ade3d23c7c6936c91a4b6bec37adf38cfc84b851c"
+	"68dcee06f81306f63abbefc07e231e3058c49437a557df617eac01663593d2a3e594699284c0a35e"
+	"ae6931492ccb2a43db72a600a3899205d681d2b76b1280e456339bb10e0c584aecfdae31c77a4c40"
+	"dbcb345f782ac32835d4c220c1e97254ded6a40075dd717b00b69c86a49e801773026536ae02d58a"
+	"649827f1ba67610ee936dffd11c9d5a9156631916a0a0046ec0ba42f56f2a18de83d5d71a985b0cc"
+	"9eec2c06b3d907ca58454419f374069d";
+static const char acvp256_dkm[] =
+	"bc83518f63b762874ac57947cdfae33a8d9724df0b83ee4b6df38c23fc2ad829f4d70b5a68dd1f5a"
+	"52416f09758638aedf919c09a17c5298cdb703bb75b1005cba0109739aaa4efd2fe7534c95ad05e5"
+	"46e4419931270eddcab68ac1589d7fde47f5b9e8d5b614cb24ec3caf515497a9e99ee6f1b318ff15"
+	"3b539ef071dcaff9b41945dcb780700d69e5dc888a91de195c52825badfd0ab4c33cec71ab5c2b4b"
+	"adefe5455455ce5d8ae91721a2091bcccc1514e69482c9c8da1d9f0f187eedda916393570a8c0a8d"
+	"fabc26d8ed31e8ea47662515972a22d11d692bc1fac6395aecd82a01ab78daafcd6f3070b1201f15"
+	"8a19331b5d21ceee66fccd2ea37bc07648b9539a52dbf797af53e31a0e8706dd86cf5081ebabd095"
+	"f281d23c222dd3bc5abf06869017ca8f751cafcc85abea6ba88c139d1f32a12f7f486cf57eae5d85"
+	"551b97f3963616d8f597c70efa98c1e1fa369fb77a80b1ec5fe533890672c4551172eab1b7fd68ad"
+	"08c4d4c69f2a867302065ca730aa6915bc2cfb6d93820977";
+static const char acvp256_child[] =
+	"c725012285d56e53244a9baaaf95abfca543708d333a3f3a86ba660e00edd4d489bcd631819fda04"
+	"13382edd9f53d1ed718e056c2ad91d38de90f06cd434de70141d051c021e7ddd6e4137946b4770dc"
+	"a59a4decabdd866852eb557fdd995646613ff2923f5f23aa58c8fbd5ad52cf2eac9bda97faad5596"
+	"695f4a747a0f1cc6a1f78b2181138fb19ac24574d2e6b3a40d6e688abb919a27d793b76568ec66bd"
+	"099f6f476b705c1472d774a1516a11311b887688f36649e24227640ea8d8666b9f452217e7103b6f"
+	"0a92b6adb8fbda650ba58d6ac13ac6f6b6361a5d1c44f1e9f22196c96295115c5d01a120e7265962"
+	"d20353a049286908da776c2165f706a16f43d85fcd319f89c4386340bcb8ed10df38345cb68af719"
+	"abaf997e9789a5f19a392dcecd78168ba282f0b30555c7a47031a3156d12d7158aa41b863b8394d3"
+	"0fec63120e89cbc5750eed7786f7d5961b1f2e6faca641ed776d2211bee757b68b77f94056172553"
+	"715da9fbd1c9a8728f28a2f3c9714a4917490132562484cd";
+static const char acvp256_child_dh[] =
+	"140a1f2a3c94318ece6edfa8c63f37d8d45982de8b6cbfe34011150db0253e34de3796d4aa579954"
+	"a0bbf234794eb6e7ece2a8f91100f5507df4ee8e66c7813d4c0ff64d484a3494c54b0d9c605ea242"
+	"34a49a010ce5c352feb9e1060c8c787229466296cdc9d11bb9d221ed2bb39544572464254ec02a0f"
+	"be777b07402c775eb6d3e53cd16214c707f851942cc7da92a811b6c5c82f29d9fc3751b0ebff9898"
+	"fb14372402a6989ffb9cc32dfe7e2cea32fd882e09804d7fea34ce3b5eb6f303e095c48a452b0a3e"
+	"ccada81af22195ebbaad289aeabdab074c94e751496bde39d868ebf1d693f36d1c3c672bbb59c9f7"
+	"7aeb68de57d77da231b7f13d6d277f600c3d3086c4de7b3a59127f4cb9c118935574f30e1b7c88b5"
+	"2c8c3531fdbd38ee3d14c69e81803ced6e7501fa0180f6d110b648272002dc1ad5bf09dc83188011"
+	"da1d48632e0d2453c8abdd8e9fd32a576aeb9ddfb0a024f674441c20a950d9bd8cd7b30933cc0d8e"
+	"87b55e8aa9d913579b410417b3acc13c14bf73c457327873";
+
+static void test_kdf_acvp_sha256(void **state)
+{
+	const uint16_t prf = IKE_PRF_HMAC_SHA2_256;
+	static const struct ike_suite suite = {
+		IKE_ENCR_AES_CBC,      256,	      IKE_INTEG_HMAC_SHA2_256_128,
+		IKE_PRF_HMAC_SHA2_256, IKE_DH_ECP256, false
+	};
+	struct hexbuf ni, nr, gir, girn, spii, spir, dkm;
+	struct ike_secret seed = { 0 }, km = { 0 }, rk = { 0 }, child = { 0 }, child_dh = { 0 };
+	struct ike_sa_keys k = { 0 };
+	struct ike_chunk skd;
+	size_t off = 0;
+
+	(void)state;
+	hx(&ni, acvp256_ni), hx(&nr, acvp256_nr), hx(&dkm, acvp256_dkm);
+	hx(&gir, "9d469de41b4739c7dd01f19aa94f17e48150ae9dbede94832142db19");
+	hx(&girn, "c2987b0767006c3b9aea491bfed1646a3d7194639492b8d45b23b383");
+	hx(&spii, "c8de93111750e409"), hx(&spir, "32d51b33508997fa");
+	assert_int_equal(ni.len, 256);
+	assert_int_equal(dkm.len, 384);
+	/* SKEYSEED = prf(Ni | Nr, g^ir) */
+	assert_int_equal(ike_kdf_skeyseed(prf, ck(&ni), ck(&nr), ck(&gir), &seed), 0);
+	assert_hex(seed.ptr, seed.len,
+		   "eec13ac67c2e072abb684ab4e7b6ce3e7f400af8b96bed48e113497ed337f8d4");
+	/* DKM = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr) */
+	{
+		const struct ike_chunk s[4] = { ck(&ni), ck(&nr), ck(&spii), ck(&spir) };
+
+		assert_int_equal(ike_secret_alloc(&km, dkm.len), 0);
+		assert_int_equal(ike_prf_plus(prf, ike_secret_chunk(&seed), s, 4, km.ptr, km.len),
+				 0);
+		assert_memory_equal(km.ptr, dkm.b, dkm.len);
+	}
+	/* the engine's own split: SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr (32 bytes
+	 * each with this suite) is the start of the same DKM */
+	assert_int_equal(ike_kdf_sa_keys(&suite, ike_secret_chunk(&seed), ck(&ni), ck(&nr), spii.b,
+					 spir.b, &k),
+			 0);
+#define ACVP_PART(f)                                                                               \
+	do {                                                                                       \
+		assert_int_equal(k.f.len, 32);                                                     \
+		assert_memory_equal(k.f.ptr, dkm.b + off, 32);                                     \
+		off += 32;                                                                         \
+	} while (0)
+	ACVP_PART(sk_d);
+	ACVP_PART(sk_ai);
+	ACVP_PART(sk_ar);
+	ACVP_PART(sk_ei);
+	ACVP_PART(sk_er);
+	ACVP_PART(sk_pi);
+	ACVP_PART(sk_pr);
+#undef ACVP_PART
+	skd = (struct ike_chunk){ dkm.b, 32 };
+	/* DKM(Child SA) = prf+(SK_d, Ni | Nr); DKM(Child SA D-H) = prf+(SK_d, g^ir (new) | Ni | Nr) */
+	assert_int_equal(ike_kdf_keymat(prf, skd, (struct ike_chunk){ NULL, 0 }, ck(&ni), ck(&nr),
+					384, &child),
+			 0);
+	assert_hex(child.ptr, child.len, acvp256_child);
+	assert_int_equal(ike_kdf_keymat(prf, skd, ck(&girn), ck(&ni), ck(&nr), 384, &child_dh), 0);
+	assert_hex(child_dh.ptr, child_dh.len, acvp256_child_dh);
+	/* SKEYSEED(Rekey) = prf(SK_d (old), g^ir (new) | Ni | Nr) */
+	assert_int_equal(ike_kdf_skeyseed_rekey(prf, skd, ck(&girn), ck(&ni), ck(&nr), &rk), 0);
+	assert_hex(rk.ptr, rk.len,
+		   "05f796c8df322a7e33283ae5fa2f376d8d5efa0ac3745fc548e430031424c121");
+	ike_sa_keys_free(&k);
+	ike_secret_free(&seed);
+	ike_secret_free(&km);
+	ike_secret_free(&rk);
+	ike_secret_free(&child);
+	ike_secret_free(&child_dh);
+}
+
 /* ---- key schedule structure ------------------------------------------------------------------ */
 
 /* ike_kdf_sa_keys() splits prf+ output in the §2.14 order with the suite's lengths */
@@ -1106,6 +1240,7 @@ int main(void)
 		cmocka_unit_test(test_dh_roundtrip_all),
 		cmocka_unit_test(test_kdf_cavp_sha1_a),
 		cmocka_unit_test(test_kdf_cavp_sha1_b),
+		cmocka_unit_test(test_kdf_acvp_sha256),
 		cmocka_unit_test(test_kdf_sa_keys_split),
 		cmocka_unit_test(test_kdf_child_keys),
 		cmocka_unit_test(test_auth_psk),
