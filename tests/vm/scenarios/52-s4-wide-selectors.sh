@@ -9,6 +9,9 @@
 #     refused with TS_UNACCEPTABLE, which both the partner's log and `espgatectl status` (last
 #     error) show; no CHILD SA is installed; the down tunnel's traffic is dropped by the gateway,
 #     never sent in clear (seed 004).
+#  3. mode: initiator-only with the fixed selectors (seed 001's fixed Azure setup): the partner's
+#     wide initiation is refused, nothing installed; espgate's own initiation (`espgatectl up`)
+#     gets exactly 10.1.0.0/16 <-> 192.168.88.0/24 on both sides, and HTTP works.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-espgate.sh"
 
@@ -42,8 +45,9 @@ wide_p=$(ip -n "$P" xfrm policy list | grep -E '^src ' | grep -vcE '^src (192\.1
 vm_expect_eq "partner policies other than the narrowed pair (and socket bypasses)" 0 "$wide_p"
 vm_expect_eq "partner: tunnel policies with a 0.0.0.0/0 selector" 0 \
 	"$(ip -n "$P" xfrm policy list | grep -A1 '^src 0\.0\.0\.0/0 dst 0\.0\.0\.0/0' | grep -c ' dir ')"
+# (besides the hairpin bypass for the gateway's own 10.1.0.4, bound to eg0: docs/DESIGN.md)
 vm_expect_eq "gateway: out policies other than 10.1.0.0/16 -> 192.168.88.0/24" 0 \
-	"$(ip -n "$G" xfrm policy list dir out | grep '^src ' | grep -vc '^src 10\.1\.0\.0/16 dst 192\.168\.88\.0/24 *$')"
+	"$(ip -n "$G" xfrm policy list dir out | grep '^src ' | grep -v '^src 10\.1\.0\.4/32 dst 192\.168\.88\.0/24 dev eg0 *$' | grep -vc '^src 10\.1\.0\.0/16 dst 192\.168\.88\.0/24 *$')"
 eg_lab_traffic narrowed
 
 vm_step "2. strict_selectors: true: the wide proposal is refused"
@@ -76,3 +80,30 @@ vm_capture_stop "$VM_WORK/down-gw.pcap"
 vm_expect_eq "packets towards the partner LAN leaving the gateway without a CHILD SA" 0 \
 	"$(vm_capture_grep "$VM_WORK/down-gw.pcap" '> 192\.168\.88\.')"
 echo "ok: traffic of the refused tunnel dropped by the gateway, not sent in clear"
+
+vm_step "3. mode: initiator-only: the partner cannot open the tunnel, espgate opens it with its selectors"
+eg_stop gw
+for i in $(seq 1 50); do
+	[ -z "$(ip -n "$P" xfrm state)" ] && break
+	sleep 0.2
+done
+eg_lab_conf "$VM_WORK/espgate.yaml" "$VM_WORK/secrets.yaml" "start: none" "mode: initiator-only"
+eg_start gw "$G" "$VM_WORK/espgate.yaml"
+eg_mark_standin "$G"
+vm_swanctl partner --initiate --child lan --timeout 30 >"$VM_WORK/initiate3.out" 2>&1 &&
+	vm_fail "the partner opened an initiator-only tunnel"
+cat "$VM_WORK/initiate3.out"
+vm_expect_eq "CHILD SAs in the gateway's kernel after the partner's attempt" "" "$(ip -n "$G" xfrm state)"
+vm_expect_eq "CHILD SAs in the partner's kernel after its attempt" "" "$(ip -n "$P" xfrm state)"
+eg_ctl gw up partner || vm_fail "espgatectl up partner"
+vm_check "espgatectl status: partner ESTABLISHED (espgate initiated)" eg_wait_up gw partner 60
+vm_check "partner: CHILD_SA lan installed" vm_wait_child partner lan 30
+eg_ctl gw status partner
+sas=$(vm_swanctl partner --list-sas)
+echo "$sas" | grep -qE '^ +local +192\.168\.88\.0/24$' && echo "$sas" | grep -qE '^ +remote +10\.1\.0\.0/16$' ||
+	vm_fail "the partner's CHILD SA is not 192.168.88.0/24 === 10.1.0.0/16: $sas"
+echo "ok: partner's CHILD SA is espgate's fixed 192.168.88.0/24 === 10.1.0.0/16"
+# (besides the hairpin bypass for the gateway's own 10.1.0.4, bound to eg0: docs/DESIGN.md)
+vm_expect_eq "gateway: out policies other than 10.1.0.0/16 -> 192.168.88.0/24" 0 \
+	"$(ip -n "$G" xfrm policy list dir out | grep '^src ' | grep -v '^src 10\.1\.0\.4/32 dst 192\.168\.88\.0/24 dev eg0 *$' | grep -vc '^src 10\.1\.0\.0/16 dst 192\.168\.88\.0/24 *$')"
+eg_lab_traffic initiator-only
