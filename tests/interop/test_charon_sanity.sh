@@ -11,11 +11,7 @@ source tests/lib/tap.sh
 source tests/lib/netns.sh
 source tests/lib/charon.sh
 
-if [ ! -x /usr/sbin/charon-systemd ] || ! command -v swanctl >/dev/null; then
-	tap_skip "strongSwan partner harness" "charon-systemd/swanctl not installed (scripts/deps.sh test)"
-	tap_done
-	exit
-fi
+charon_require "strongSwan partner harness"
 W=$(mktemp -d /tmp/eg-interop.XXXXXX)
 nt_on_exit "rm -rf $W"
 

@@ -17,11 +17,7 @@ source tests/lib/charon.sh
 OUTPUT=${OUTPUT:-.output}
 source tests/lib/espgated.sh
 
-if [ ! -x /usr/sbin/charon-systemd ] || ! command -v swanctl >/dev/null; then
-	tap_skip "espgated identities and refusals" "charon-systemd/swanctl not installed (scripts/deps.sh test)"
-	tap_done
-	exit
-fi
+charon_require "espgated identities and refusals"
 PSK="interop-psk-0123456789abcdef"
 egd_pair_lab auth "$PSK" || { # each case rewrites secrets.yaml with its own key
 	tap_fail "lab setup"

@@ -21,11 +21,7 @@ source tests/lib/charon.sh
 OUTPUT=${OUTPUT:-.output}
 source tests/lib/espgated.sh
 
-if [ ! -x /usr/sbin/charon-systemd ] || ! command -v swanctl >/dev/null; then
-	tap_skip "espgated SA lifecycle" "charon-systemd/swanctl not installed (scripts/deps.sh test)"
-	tap_done
-	exit
-fi
+charon_require "espgated SA lifecycle"
 PSK="lifecycle-psk-0123456789abcdef"
 egd_pair_lab life "$PSK" || {
 	tap_fail "lab setup"

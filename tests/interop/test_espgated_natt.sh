@@ -18,11 +18,7 @@ source tests/lib/charon.sh
 OUTPUT=${OUTPUT:-.output}
 source tests/lib/espgated.sh
 
-if [ ! -x /usr/sbin/charon-systemd ] || ! command -v swanctl >/dev/null; then
-	tap_skip "espgated NAT traversal" "charon-systemd/swanctl not installed (scripts/deps.sh test)"
-	tap_done
-	exit
-fi
+charon_require "espgated NAT traversal"
 if ! command -v iptables >/dev/null; then
 	tap_skip "espgated NAT traversal" "iptables not installed (scripts/deps.sh test)"
 	tap_done

@@ -13,11 +13,7 @@ source tests/lib/netns.sh
 source tests/lib/charon.sh
 source tests/lib/espgated.sh
 
-if [ ! -x /usr/sbin/charon-systemd ] || ! command -v swanctl >/dev/null; then
-	tap_skip "espgated reload" "charon-systemd/swanctl not installed (scripts/deps.sh test)"
-	tap_done
-	exit
-fi
+charon_require "espgated reload"
 W=$(mktemp -d /tmp/eg-reload.XXXXXX)
 nt_on_exit "rm -rf $W"
 mkdir -p "$W/gw"

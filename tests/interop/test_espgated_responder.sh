@@ -16,11 +16,7 @@ source tests/lib/charon.sh
 OUTPUT=${OUTPUT:-.output}
 source tests/lib/espgated.sh
 
-if [ ! -x /usr/sbin/charon-systemd ] || ! command -v swanctl >/dev/null; then
-	tap_skip "responder-only tunnel" "charon-systemd/swanctl not installed (scripts/deps.sh test)"
-	tap_done
-	exit
-fi
+charon_require "responder-only tunnel"
 PSK="responder-psk-0123456789abcdef"
 egd_pair_lab resp "$PSK" || {
 	tap_fail "lab setup"

@@ -16,11 +16,7 @@ source tests/lib/charon.sh
 OUTPUT=${OUTPUT:-.output}
 source tests/lib/espgated.sh
 
-if [ ! -x /usr/sbin/charon-systemd ] || ! command -v swanctl >/dev/null; then
-	tap_skip "restart after a dead peer" "charon-systemd/swanctl not installed (scripts/deps.sh test)"
-	tap_done
-	exit
-fi
+charon_require "restart after a dead peer"
 PSK="restart-psk-0123456789abcdef"
 egd_pair_lab restart "$PSK" || {
 	tap_fail "lab setup"

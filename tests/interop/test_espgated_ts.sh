@@ -20,11 +20,7 @@ source tests/lib/charon.sh
 OUTPUT=${OUTPUT:-.output}
 source tests/lib/espgated.sh
 
-if [ ! -x /usr/sbin/charon-systemd ] || ! command -v swanctl >/dev/null; then
-	tap_skip "espgated traffic selectors" "charon-systemd/swanctl not installed (scripts/deps.sh test)"
-	tap_done
-	exit
-fi
+charon_require "espgated traffic selectors"
 W=$(mktemp -d /tmp/eg-ts.XXXXXX)
 nt_on_exit "rm -rf $W"
 

@@ -16,11 +16,7 @@ OUTPUT=${OUTPUT:-.output}
 ESPGATED=$PWD/$OUTPUT/espgated
 source tests/lib/espgated.sh
 
-if [ ! -x /usr/sbin/charon-systemd ] || ! command -v swanctl >/dev/null; then
-	tap_skip "IKE rekeys vs strongSwan" "charon-systemd/swanctl not installed (scripts/deps.sh test)"
-	tap_done
-	exit
-fi
+charon_require "IKE rekeys vs strongSwan"
 if [ ! -x "$ESPGATED" ]; then
 	tap_fail "IKE rekeys vs strongSwan" "$ESPGATED not built"
 	tap_done

@@ -13,8 +13,16 @@
 #   charon_swanctl NAME ARGS...              swanctl against that instance
 #   charon_load NAME SWANCTL_CONF            load connections and secrets
 #   charon_log NAME                          its log file
+#   charon_require TEST                      no charon installed: TEST is one loud SKIP, exit
 
 declare -A CHARON_DIR CHARON_PID
+
+charon_require() {
+	[ -x /usr/sbin/charon-systemd ] && command -v swanctl >/dev/null && return 0
+	tap_skip "$1" "charon-systemd/swanctl not installed (scripts/deps.sh test)"
+	tap_done
+	exit 0
+}
 
 charon_start() {
 	local name=$1 ns=$2 dir=$3 backend=${4:-libipsec} plugins
