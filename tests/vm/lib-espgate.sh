@@ -337,6 +337,28 @@ eg_sa_show() {
 		hit && /stats:/ { getline; print blk "\n" $0; hit = 0 }'
 }
 
+# eg_esp_seen GW_PCAP PTR_PCAP GW_ADDR PEER_ADDR OUT_SPI IN_SPI WHO [MIN]: at least MIN (3) ESP
+# packets of the SA pair on the wire each way (the gateway's capture GW_PCAP, the partner's
+# PTR_PCAP, both "-Q out"), and all four kernel SAs ($G's and $P's) counted at least MIN. WHO
+# names the partner in the messages.
+eg_esp_seen() {
+	local gp=$1 pp=$2 ga=${3//./\\.} pa=${4//./\\.} out=$5 in=$6 who=$7 min=${8:-3} eg ep ns spi n
+	eg=$(vm_capture_grep "$gp" "$ga > $pa: ESP\\(spi=$out,")
+	ep=$(vm_capture_grep "$pp" "$pa > $ga: ESP\\(spi=$in,")
+	[ "$eg" -ge "$min" ] && [ "$ep" -ge "$min" ] ||
+		vm_fail "too few ESP packets on the wire: gateway sent $eg, $who sent $ep"
+	echo "ok: ESP on the wire: gateway sent $eg, $who sent $ep"
+	for ns in "$G" "$P"; do
+		for spi in $out $in; do
+			n=$(vm_xfrm_packets "$ns" "$spi")
+			[ "${n:-0}" -ge "$min" ] || vm_fail "$ns SA $spi counted ${n:-none} packets"
+		done
+	done
+	echo "ok: SA counters rose on both sides (gateway out $(vm_xfrm_packets "$G" "$out")," \
+		"in $(vm_xfrm_packets "$G" "$in"); $who out $(vm_xfrm_packets "$P" "$in")," \
+		"in $(vm_xfrm_packets "$P" "$out"))"
+}
+
 # eg_lab_traffic TAG [MIN]: through the lab's tunnel (espgated "gw", charon "partner"): HTTP from
 # the VNet host to the partner LAN and back succeeds; captured "-Q out" on the gateway's and the
 # partner's NIC, no clear packet between the two sites leaves either, and at least MIN (default
@@ -344,7 +366,7 @@ eg_sa_show() {
 # (the gateway's outbound SA exactly as many as it sent); espgatectl status shows the traffic.
 # Sets OUT_SPI and IN_SPI (the gateway's view).
 eg_lab_traffic() {
-	local tag=$1 min=${2:-10} body clear_gw clear_p esp_gw esp_p ns spi n st
+	local tag=$1 min=${2:-10} body clear_gw clear_p esp_gw n st
 	OUT_SPI=$(vm_xfrm_spis "$G" 192.0.2.2)
 	IN_SPI=$(vm_xfrm_spis "$G" 10.1.0.4)
 	[ "$(echo "$OUT_SPI" | wc -w)" = 1 ] && [ "$(echo "$IN_SPI" | wc -w)" = 1 ] ||
@@ -367,22 +389,13 @@ eg_lab_traffic() {
 	vm_expect_eq "$tag: clear VNet->partner packets leaving the gateway" 0 "$clear_gw"
 	vm_expect_eq "$tag: clear partner->VNet packets leaving the partner" 0 "$clear_p"
 	esp_gw=$(vm_capture_grep "$VM_WORK/$tag-gw.pcap" "10\.1\.0\.4 > 192\.0\.2\.2: ESP\(spi=$OUT_SPI,")
-	esp_p=$(vm_capture_grep "$VM_WORK/$tag-ptr.pcap" "192\.0\.2\.2 > 10\.1\.0\.4: ESP\(spi=$IN_SPI,")
-	[ "$esp_gw" -ge "$min" ] && [ "$esp_p" -ge "$min" ] ||
-		vm_fail "$tag: too few ESP packets on the wire: gateway $esp_gw, partner $esp_p"
-	echo "ok: $tag: ESP on the wire: gateway sent $esp_gw, partner sent $esp_p"
 	# the decrypted replies go back into the VNet in clear, out of the same NIC: forwarding
 	grep -qE 'IP 192\.168\.88\.10\.80 > 10\.1\.1\.66\.' "$VM_WORK/$tag-gw.pcap.txt" ||
 		vm_fail "$tag: decrypted packets were not forwarded to the VNet host"
 	vm_expect_eq "$tag: gateway's outbound SA counted the ESP packets it sent" \
 		$((${n:-0} + esp_gw)) "$(vm_xfrm_packets "$G" "$OUT_SPI")"
-	for ns in "$G" "$P"; do
-		for spi in $OUT_SPI $IN_SPI; do
-			n=$(vm_xfrm_packets "$ns" "$spi")
-			[ "${n:-0}" -ge "$min" ] || vm_fail "$tag: $ns SA $spi counted ${n:-none} packets"
-		done
-	done
-	echo "ok: $tag: SA counters rose on both sides"
+	eg_esp_seen "$VM_WORK/$tag-gw.pcap" "$VM_WORK/$tag-ptr.pcap" 10.1.0.4 192.0.2.2 "$OUT_SPI" \
+		"$IN_SPI" partner "$min"
 	st=$(eg_ctl gw status partner)
 	echo "$st"
 	echo "$st" | grep -qE "out +spi $(printf %08x $((OUT_SPI))) .* [1-9][0-9]* pkts" ||
