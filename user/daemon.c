@@ -253,6 +253,15 @@ static void stale_delete(struct egd *d, uint32_t reqid)
 	}
 }
 
+/* Whether a previous instance's SA of child reqid is still in place (not yet replaced by ours). */
+static bool stale_live(const struct egd *d, uint32_t reqid)
+{
+	for (size_t i = 0; i < d->n_stale; i++)
+		if (d->stale_reqid[i] == reqid)
+			return true;
+	return false;
+}
+
 static int stale_sa_cb(const struct xfrm_sa *sa, const struct xfrm_sa_stats *st, void *arg)
 {
 	struct egd *d = arg;
@@ -819,6 +828,55 @@ static bool peer_unknown(const struct egd *d, const char *name)
  * policies for the selectors negotiated with that SA and the address the peer connected from
  * (the newest SA's: one peer per child at a time). *armed says whether allow policies were added.
  */
+struct pol_keep {
+	struct pol_set *set;
+	uint32_t reqid;
+	unsigned int n;
+};
+
+static int keep_cb(const struct xfrm_pol *p, void *arg)
+{
+	struct pol_keep *k = arg;
+
+	if (!xfrm_pol_is_ours(p) || p->action != XFRM_POLICY_ALLOW || !p->n_tmpl ||
+	    p->tmpl[0].reqid != k->reqid)
+		return 0;
+	if (k->set->n == k->set->cap)
+		return -E2BIG;
+	k->set->p[k->set->n] = *p;
+	k->set->p[k->set->n++].index = 0; /* re-installed as it is: the kernel keeps its index */
+	k->n++;
+	return 0;
+}
+
+/*
+ * A responder-only child whose negotiated selectors and peer address only its SAs knew: after a
+ * restart the engine has no SA yet, but the previous instance's SAs still carry the traffic
+ * (S12). Their allow policies are kept as the kernel has them (so policies_sync does not remove
+ * them) and the child stays armed, until the peer's next negotiation replaces both.
+ */
+static int keep_previous_policies(struct egd *d, const struct eg_tunnel *t,
+				  const struct eg_cfg_child *ch, uint32_t id, struct pol_set *set,
+				  bool *armed)
+{
+	struct pol_keep k = { .set = set, .reqid = EG_REQID(id) };
+	int rc;
+
+	if (!stale_live(d, EG_REQID(id)))
+		return 0;
+	rc = xfrm_pol_list(d->xb, keep_cb, &k);
+	if (rc)
+		return rc;
+	if (k.n) {
+		*armed = true;
+		log_info(
+			"tunnel %s child %s: keeping the previous espgated's %u policies while its SAs "
+			"carry the traffic (until the peer negotiates again)",
+			t->name, ch->name, k.n);
+	}
+	return 0;
+}
+
 static int responder_child_policies(struct egd *d, const struct eg_tunnel *t,
 				    const struct eg_cfg_child *ch, uint32_t id, unsigned int order,
 				    struct pol_set *set, unsigned int *used, bool *armed)
@@ -839,7 +897,7 @@ static int responder_child_policies(struct egd *d, const struct eg_tunnel *t,
 			set->p[set->n + kept++] = set->p[set->n + k];
 	set->n += kept;
 	if (!sa)
-		return 0;
+		return keep_previous_policies(d, t, ch, id, set, armed);
 	neg = *ch;
 	if (ts_to_selectors(&sa->ts_local, neg.local, &neg.n_local) ||
 	    ts_to_selectors(&sa->ts_remote, neg.remote, &neg.n_remote)) {
@@ -1542,7 +1600,7 @@ static int setup(struct egd *d)
 			return rc;
 		}
 	}
-	rc = policies_sync(d); /* arms each child whose policies are in */
+	/* the previous instance's SAs first: policies_sync keeps what still carries them */
 	if (!d->opts->record_sas) {
 		if (xfrm_sa_list(d->xb, stale_sa_cb, d))
 			log_warnx("listing the kernel's SAs failed: %s", xfrm_backend_error(d->xb));
@@ -1550,6 +1608,7 @@ static int setup(struct egd *d)
 			log_info("%zu SAs of a previous espgated keep forwarding until replaced",
 				 d->n_stale);
 	}
+	rc = policies_sync(d); /* arms each child whose policies are in */
 	if (rc)
 		log_warnx("not every XFRM policy could be installed: see above");
 	if (d->dp) {
