@@ -308,7 +308,6 @@ static __always_inline int eg_icmp_err(const struct eg_pkt *p, const struct eg_c
 	return 0;
 }
 
-/* Plaintext entering the gateway: from the inside, or replies to masqueraded flows. */
 #define EG_FC_MISS 1
 
 /*
@@ -374,6 +373,7 @@ static __always_inline void fc_fill(struct eg_flow_slot *fs, const struct eg_pkt
 	fs->flags = a->ct_flags;
 }
 
+/* Plaintext entering the gateway: from the inside, or replies to masqueraded flows. */
 static __always_inline int eg_flow_out(const struct eg_pkt *p, const struct eg_config *cfg,
 				       struct eg_act *a)
 {
@@ -803,9 +803,17 @@ static __always_inline int apply_tc(struct __sk_buff *skb, const struct eg_pkt *
 	return clamped;
 }
 
-/* Flows bound for no tunnel may skip the stack (never tunnel traffic: it would skip XFRM and
- * leave in clear). Returns XDP_REDIRECT or XDP_PASS. Untagged frames only. */
+/* The route cache slot fe still answers for this packet's route (not its length: see len_ok). */
+static __always_inline bool fib_fresh(const struct eg_fib_entry *fe, const struct iphdr *ip,
+				      __u32 iif, __u64 now)
+{
+	return fe->daddr == ip->daddr && fe->saddr == ip->saddr && fe->tos == ip->tos &&
+	       fe->iif == iif && now - fe->stamp < EG_FIB_CACHE_NS;
+}
+
 /*
+ * Flows bound for no tunnel may skip the stack (never tunnel traffic: it would skip XFRM and
+ * leave in clear); untagged frames only. Returns XDP_REDIRECT or XDP_PASS.
  * Forwards a packet bound for no tunnel straight out of its egress device: bpf_fib_lookup (the
  * kernel's routes, neighbours and MTU), TTL decrement, new MACs, bpf_redirect. The lookup is a
  * third of this path's cost, so its answer is kept in a per-CPU cache slot for EG_FIB_CACHE_NS;
@@ -831,9 +839,7 @@ static __always_inline int xdp_fwd(struct xdp_md *ctx, const struct eg_pkt *p)
 	if (!fe)
 		return XDP_PASS;
 	now = bpf_ktime_get_coarse_ns();
-	if (fe->daddr == ip->daddr && fe->saddr == ip->saddr && fe->tos == ip->tos &&
-	    fe->iif == ctx->ingress_ifindex && len <= fe->len_ok &&
-	    now - fe->stamp < EG_FIB_CACHE_NS) {
+	if (fib_fresh(fe, ip, ctx->ingress_ifindex, now) && len <= fe->len_ok) {
 		__builtin_memcpy(f.smac, fe->smac, 6);
 		__builtin_memcpy(f.dmac, fe->dmac, 6);
 		oif = fe->oif;
@@ -856,9 +862,8 @@ static __always_inline int xdp_fwd(struct xdp_md *ctx, const struct eg_pkt *p)
 			return XDP_PASS;
 		/* the same route answered for a shorter packet: keep the longest length known
 		 * to fit, so packets up to it need no lookup */
-		if (fe->daddr == ip->daddr && fe->saddr == ip->saddr && fe->tos == ip->tos &&
-		    fe->iif == ctx->ingress_ifindex && fe->oif == oif &&
-		    now - fe->stamp < EG_FIB_CACHE_NS && fe->len_ok > len)
+		if (fib_fresh(fe, ip, ctx->ingress_ifindex, now) && fe->oif == oif &&
+		    fe->len_ok > len)
 			len = fe->len_ok;
 		fe->saddr = ip->saddr;
 		fe->daddr = ip->daddr;
