@@ -392,6 +392,28 @@ err:
 	return -EIO;
 }
 
+/*
+ * The SPI the peer chose for a new CHILD SA (our outbound SA) must be a valid ESP SPI (RFC 4303
+ * §2.1: 0 is never sent, 1-255 are reserved) and differ from every SPI of the engine's CHILD SAs.
+ * An outbound SPI the peer already uses (-EEXIST) would have two children share one kernel SA:
+ * installed twice, then removed with the wrong child. One equal to one of our inbound SPIs
+ * (-EADDRINUSE) would make ike_engine_expire() and ike_engine_child_traffic(), which name an SA
+ * by its SPI alone, ambiguous; an honest peer hits that only by chance (n / 2^32 per
+ * negotiation, n our CHILD SAs) and the negotiation then fails and is retried like any other.
+ */
+static int peer_spi_check(struct ike_sa *sa, uint32_t spi)
+{
+	struct ike_sa *other;
+	struct ike_child *c;
+
+	if (spi < 256)
+		return -EINVAL;
+	c = eng_child_by_spi(sa->eng, spi, &other);
+	if (!c)
+		return 0;
+	return c->spi_out == spi ? -EEXIST : -EADDRINUSE;
+}
+
 /* A CHILD SA the peer created for us that we cannot use: have it deleted (§2.9 note). */
 static void child_abort(struct ike_sa *sa, const struct ike_child_cfg *cc, uint32_t spi_in,
 			uint32_t spi_out)
@@ -437,6 +459,7 @@ void child_req_done(struct ike_sa *sa, const struct ike_msg *m, struct ike_outst
 	struct ike_pld_notify n;
 	uint16_t err_n = msg_error_notify(m);
 	char why[IKE_TS_WHY_LEN];
+	int spi_err;
 	bool lost;
 
 	if (!cc)
@@ -515,6 +538,16 @@ void child_req_done(struct ike_sa *sa, const struct ike_msg *m, struct ike_outst
 		rekey_failed(sa, old, 30000);
 		sa_error(sa, IKE_R_NO_PROPOSAL, 0, cc->name, "unacceptable ESP proposal: %s", why);
 		if (chosen.spi_len == IKE_ESP_SPI_LEN)
+			child_abort(sa, cc, o->new_spi, spi_get(chosen.spi));
+		goto out;
+	}
+	spi_err = peer_spi_check(sa, spi_get(chosen.spi));
+	if (spi_err) {
+		rekey_failed(sa, old, 30000);
+		sa_error(sa, IKE_R_NO_PROPOSAL, 0, cc->name, "responder's SPI %08x %s",
+			 spi_get(chosen.spi), spi_err == -EINVAL ? "is reserved" : "is in use");
+		/* a DELETE naming an SPI the peer uses for another SA would remove that one */
+		if (spi_err != -EEXIST)
 			child_abort(sa, cc, o->new_spi, spi_get(chosen.spi));
 		goto out;
 	}
@@ -1041,6 +1074,12 @@ static void child_respond(struct ike_sa *sa, const struct ike_msg *m, bool in_au
 		fmt_props(theirs, b, sizeof(b));
 		sa_error(sa, IKE_R_NO_PROPOSAL, IKE_N_NO_PROPOSAL_CHOSEN, cc->name,
 			 "no ESP proposal chosen: ours %s, theirs %s", a, b);
+		ike_build_notify(c, 0, NULL, 0, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0);
+		goto out;
+	}
+	if (peer_spi_check(sa, spi_get(chosen.spi))) {
+		sa_error(sa, IKE_R_NO_PROPOSAL, IKE_N_NO_PROPOSAL_CHOSEN, cc->name,
+			 "peer's SPI %08x is reserved or in use", spi_get(chosen.spi));
 		ike_build_notify(c, 0, NULL, 0, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0);
 		goto out;
 	}
