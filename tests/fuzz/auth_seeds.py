@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 
-DELIVER, DROP, RELAY, TIME, INIT, SOFT, HARD, DELETE, TRAFFIC, INJECT = range(10)
+DELIVER, DROP, RELAY, TIME, INIT, SOFT, HARD, DELETE, TRAFFIC, INJECT, ACQUIRE, RECONF = range(12)
 A, B = 0, 1
 PLD_N, PLD_D = 41, 42
 EX_INIT, EX_AUTH, EX_CCSA, EX_INFO = 0, 1, 2, 3
@@ -71,6 +71,12 @@ def scenarios():
     s["dpd-timeout"] = g + secs(11) + op(DROP) + secs(4) + op(DROP) + secs(8) + op(DROP) + \
         secs(20) + op(DROP) + secs(30) + relays(4)
     s["retransmit-dup"] = g + op(INIT, B, 1) + op(DELIVER) + secs(5) + relays(6)
+    s["transport-child"] = g + op(INIT, B, 2) + relays(4) + op(SOFT, A, 2) + relays(6) + \
+        op(DELETE, A, 3) + relays(4)
+    s["acquire"] = g + op(ACQUIRE, A, 2 | 4 | 8 | 0x10) + relays(4) + op(ACQUIRE, B, 3) + relays(4)
+    s["reconfigure"] = g + op(RECONF, A, 0) + op(INIT, A, 1) + relays(4) + op(RECONF, B, 1) + \
+        relays(4) + secs(1) + op(INIT, A, 1) + relays(8)
+    s["reconfigure-other-suite"] = g + op(RECONF, B, 3) + relays(4) + op(INIT, A, 1) + relays(4)
     s["hard-expire"] = g + op(HARD, A, 0) + relays(4) + op(HARD, B, 0) + relays(4)
     # hand-written injections into both engines
     for who in (A, B):

@@ -44,7 +44,7 @@ enum {
 	MAX_KC = 16,   /* IKE SA keys remembered per engine */
 	MAX_IDS = 64,  /* IKE SA ids and message ID watermarks tracked per engine */
 	N_SUITES = 2,
-	N_CHILD = 2,
+	N_CHILD = 3,
 	SPI_MARK0 = 0xfe,
 	SPI_MARK1 = 0xed,
 	SPI_MARK2 = 0xc0,
@@ -59,9 +59,11 @@ enum op_kind {
 	OP_INIT,   /* arg: child */
 	OP_SOFT,   /* arg: installed SA */
 	OP_HARD,   /* arg: installed SA */
-	OP_DELETE, /* arg % 3: the IKE SA, or child 0 / 1 */
+	OP_DELETE, /* arg % 4: the IKE SA, or child arg % 4 - 1 */
 	OP_TRAFFIC,
-	OP_INJECT, /* sel exch flags mid first len_hi len_lo, then len bytes of plaintext */
+	OP_INJECT,  /* sel exch flags mid first len_hi len_lo, then len bytes of plaintext */
+	OP_ACQUIRE, /* arg: reqid (arg % 4) and the triggering packet's selectors */
+	OP_RECONF,  /* arg & 1: the same peers, kept; else new peers (suite (arg >> 1) & 1) */
 	OP_COUNT
 };
 
@@ -94,6 +96,7 @@ struct kc {
 struct side {
 	struct ike_engine *eng;
 	uint64_t rng;
+	int suite; /* of the engine's current configuration */
 	struct ike_addr addr;
 	uint32_t spi[MAX_INST];
 	bool inbound[MAX_INST];
@@ -119,7 +122,7 @@ static struct flight fl[MAX_FLIGHT];
 static unsigned int n_fl;
 static struct side sd[2];
 static uint64_t now;
-static const char *const child_names[N_CHILD] = { "net", "net2" };
+static const char *const child_names[N_CHILD] = { "net", "net2", "host" };
 
 /* Both sides' configurations per IKE suite, parsed once: the engine copies what it keeps. */
 static struct ike_peer_cfg pcfg[N_SUITES][2];
@@ -726,12 +729,15 @@ out:
 static int setup_peer(int suite, int me)
 {
 	static const char *const names[2] = { "east", "west" };
-	static const char *const ike[N_SUITES] = { "aes128gcm16-prfsha256-x25519",
-						   "aes256-sha256-x25519" };
-	static const char *const esp[N_CHILD] = { "aes128gcm16-x25519,aes128-sha256",
-						  "aes256-sha256,aes128gcm16" };
+	/* a second DH group on each side makes INVALID_KE_PAYLOAD answers acceptable */
+	static const char *const ike[N_SUITES] = { "aes128gcm16-prfsha256-x25519-ecp256",
+						   "aes256-sha256-x25519-ecp256" };
+	static const char *const esp[N_CHILD] = { "aes128gcm16-x25519-ecp256,aes128-sha256",
+						  "aes256-sha256,aes128gcm16",
+						  "aes128gcm16-ecp256" };
 	static const char *const ts[N_CHILD][2] = { { "10.1.0.0/16", "192.168.88.0/24" },
-						    { "10.2.0.0/16", "192.168.99.0/24" } };
+						    { "10.2.0.0/16", "192.168.99.0/24" },
+						    { "192.0.2.1[gre]", "192.0.2.2[gre]" } };
 	struct ike_peer_cfg *p = &pcfg[suite][me];
 	char err[IKE_PROP_ERR_LEN];
 
@@ -765,6 +771,7 @@ static int setup_peer(int suite, int me)
 		c->local_ts.n = c->remote_ts.n = 1;
 		snprintf(c->name, sizeof(c->name), "%s", child_names[i]);
 		c->reqid = (uint32_t)i + 1;
+		c->transport = i == 2;
 		c->life.lifetime_s = 300;
 		c->life.margin_s = 60;
 		c->life.fuzz_pct = 50;
@@ -806,6 +813,29 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+static bool keep_all(void *ctx, const char *peer)
+{
+	(void)ctx;
+	(void)peer;
+	return true;
+}
+
+static bool keep_none(void *ctx, const char *peer)
+{
+	(void)ctx;
+	(void)peer;
+	return false;
+}
+
+/* Formats every log line (format bugs show under ASan/UBSan), then drops it. */
+static void log_sink(void *ctx, int level, const char *line)
+{
+	(void)ctx;
+	(void)level;
+	if (strlen(line) >= 4096)
+		abort();
+}
+
 /* Both engines up with IKE SA and CHILD SA "net"; the flight is empty. */
 static void setup(int suite)
 {
@@ -818,11 +848,13 @@ static void setup(int suite)
 
 		memset(&sd[i], 0, sizeof(sd[i]));
 		sd[i].rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1);
+		sd[i].suite = suite;
 		addr4(&sd[i].addr, i ? 0xc0000202 : 0xc0000201);
 		ec.peers = &pcfg[suite][i];
 		ec.n_peers = 1;
 		ec.random = rnd;
 		ec.random_ctx = &sd[i];
+		ec.log = log_sink;
 		/* B fragments anything larger than a CREATE_CHILD_SA with KE; A does not */
 		ec.frag_mtu = i ? 256 : 0;
 		sd[i].eng = ike_engine_new(&ec);
@@ -897,7 +929,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case OP_DELETE:
 			off++;
 			ike_engine_delete(s->eng, now, "peer",
-					  arg % 3 ? child_names[arg % 3 - 1] : NULL);
+					  arg % 4 ? child_names[arg % 4 - 1] : NULL);
 			break;
 		case OP_TRAFFIC:
 			off++;
@@ -918,6 +950,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			off += 7 + len;
 			break;
 		}
+		case OP_ACQUIRE: {
+			/* a packet of child (arg % 4 - 1), or of nothing configured (arg % 4 == 0) */
+			uint8_t src[4] = { 10, (uint8_t)(1 + ((arg >> 3) & 1)), 0, 5 };
+			uint8_t dst[4] = { 192, 168, (arg & 0x20) ? 99 : 88, 7 };
+			static const uint8_t proto[4] = { 0, 6, 17, 47 };
+			struct ike_ts ts_s, ts_d;
+
+			off++;
+			if (who) { /* B's local side is 192.168.x */
+				uint8_t t[4];
+
+				memcpy(t, src, 4);
+				memcpy(src, dst, 4);
+				memcpy(dst, t, 4);
+			}
+			if (ike_ts_from_prefix(&ts_s, AF_INET, src, 32, proto[(arg >> 4) & 3], 0,
+					       65535) ||
+			    ike_ts_from_prefix(&ts_d, AF_INET, dst, 32, proto[(arg >> 4) & 3], 0,
+					       65535))
+				abort();
+			ike_engine_acquire(s->eng, now, arg % 4, (arg & 4) ? &ts_s : NULL,
+					   (arg & 4) ? &ts_d : NULL);
+			break;
+		}
+		case OP_RECONF:
+			off++;
+			if (!(arg & 1)) {
+				ike_engine_reconfigure(s->eng, now, &pcfg[s->suite][who], 1,
+						       keep_all, NULL);
+			} else {
+				s->suite = (arg >> 1) & 1;
+				ike_engine_reconfigure(s->eng, now, &pcfg[s->suite][who], 1,
+						       keep_none, NULL);
+			}
+			break;
 		case OP_COUNT:
 			break;
 		}
