@@ -14,7 +14,7 @@ import tempfile
 
 DELIVER, DROP, RELAY, TIME, INIT, SOFT, HARD, DELETE, TRAFFIC, INJECT, ACQUIRE, RECONF = range(12)
 A, B = 0, 1
-PLD_N, PLD_D = 41, 42
+PLD_N, PLD_D, PLD_SA, PLD_NONCE, PLD_TSI, PLD_TSR = 41, 42, 33, 40, 44, 45
 EX_INIT, EX_AUTH, EX_CCSA, EX_INFO = 0, 1, 2, 3
 F_RESP, F_FLIP_I, F_TWICE, F_FRAG, F_REV = 1, 2, 4, 8, 16
 
@@ -39,6 +39,31 @@ def notify(ntype, data=b"", proto=0, spi=b"", nxt=0):
 def delete(proto, spis=b"", spi_len=0, n=0, nxt=0):
     body = bytes([proto, spi_len, n >> 8, n & 0xFF]) + spis
     return bytes([nxt, 0, (4 + len(body)) >> 8, (4 + len(body)) & 0xFF]) + body
+
+
+def pld(nxt, body):
+    return bytes([nxt, 0, (4 + len(body)) >> 8, (4 + len(body)) & 0xFF]) + body
+
+
+def sa_esp(nxt, spi=b"\x12\x34\x56\x78"):
+    """SA with proposal 1: ESP aes128gcm16 (key length 128) + ecp256, no ESN."""
+    trans = [(1, 20, b"\x80\x0e\x00\x80"), (4, 19, b""), (5, 0, b"")]
+    tb = b""
+    for i, (t, tid, attr) in enumerate(trans):
+        last = 0 if i == len(trans) - 1 else 3
+        tb += bytes([last, 0, 0, 8 + len(attr), t, 0, tid >> 8, tid & 0xFF]) + attr
+    prop = bytes([0, 0, 0, 8 + len(spi) + len(tb), 1, 3, len(spi), len(trans)]) + spi + tb
+    return pld(nxt, prop)
+
+
+def nonce(nxt):
+    return pld(nxt, bytes(range(32)))
+
+
+def ts(nxt, ip, proto=0):
+    a = bytes(int(x) for x in ip.split("."))
+    sel = bytes([7, proto, 0, 16, 0, 0, 0xFF, 0xFF]) + a + a
+    return pld(nxt, bytes([1, 0, 0, 0]) + sel)
 
 
 MARK = b"\xfe\xed\xc0"  # fe ed c0 KK: the ESP SPI of the target's child KK >> 1 (see spi_patch)
@@ -94,6 +119,18 @@ def scenarios():
                                                  delete(3, MARK + b"\x00" + MARK + b"\x02", 4, 2,
                                                         nxt=PLD_N) + notify(16395, b"x" * 120),
                                                  F_FRAG | F_REV) + relays(2)
+        # the answer to our CREATE_CHILD_SA (PFS x25519) is replaced by INVALID_KE_PAYLOAD asking
+        # for ecp256: retried in that group (the peer engine saw the request, keeps its window)
+        # (B fragments its CREATE_CHILD_SA requests in two)
+        req = op(RELAY) * (2 if who == B else 1) + op(DROP)
+        s[f"child-invalid-ke-{w}"] = g + op(DELETE, who, 1) + relays(2) + op(INIT, who, 0) + req + inject(who, EX_CCSA, PLD_N, notify(17, b"\x00\x13"), F_RESP) + \
+            relays(6)
+        # a transport-mode child: answered with TS_UNACCEPTABLE, then without USE_TRANSPORT_MODE
+        hosts = ("192.0.2.1", "192.0.2.2")[::-1 if who == B else 1]
+        s[f"transport-refused-{w}"] = g + op(INIT, who, 2) + req + \
+            inject(who, EX_CCSA, PLD_N, notify(38), F_RESP) + secs(1) + op(INIT, who, 2) + req + \
+            inject(who, EX_CCSA, PLD_SA, sa_esp(PLD_NONCE) + nonce(PLD_TSI) +
+                   ts(PLD_TSR, hosts[0], 47) + ts(0, hosts[1], 47), F_RESP) + relays(6)
         s[f"response-unasked-{w}"] = g + inject(who, EX_INFO, 0, b"", F_RESP) + \
             inject(who, EX_CCSA, PLD_N, notify(14), F_RESP)
     return s
@@ -118,7 +155,7 @@ def main():
                 if r.returncode:
                     sys.exit(f"{name}: the harness failed:\n{r.stderr[-3000:]}")
                 if os.environ.get("VERBOSE"):
-                    ev = [l for l in r.stderr.splitlines() if l[:2] in ("A ", "B ")]
+                    ev = [l for l in r.stderr.splitlines() if l[:2] in ("A ", "B ", "  ")]
                     print(f"== {name}{'-frag' if frag else ''}\n  " + "\n  ".join(ev))
 
 

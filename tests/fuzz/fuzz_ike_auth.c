@@ -131,6 +131,7 @@ static struct ike_child_cfg ccfg[N_SUITES][2][N_CHILD];
 /* record mode (FUZZ_AUTH_RECORD; FUZZ_AUTH_RECORD_FRAG: relayed messages as fragments) */
 static FILE *rec;
 static bool rec_frag;
+static int log_level = IKE_LOG_INFO; /* FUZZ_AUTH_LOG: the highest level shown */
 
 static void rec_put(const void *p, size_t n)
 {
@@ -809,6 +810,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		if (!rec)
 			abort();
 		rec_frag = getenv("FUZZ_AUTH_RECORD_FRAG") != NULL;
+		if (getenv("FUZZ_AUTH_LOG"))
+			log_level = atoi(getenv("FUZZ_AUTH_LOG"));
 	}
 	return 0;
 }
@@ -831,9 +834,10 @@ static bool keep_none(void *ctx, const char *peer)
 static void log_sink(void *ctx, int level, const char *line)
 {
 	(void)ctx;
-	(void)level;
 	if (strlen(line) >= 4096)
 		abort();
+	if (rec && level <= log_level) /* record mode: what the scenario did */
+		fprintf(stderr, "  log %s\n", line);
 }
 
 /* Both engines up with IKE SA and CHILD SA "net"; the flight is empty. */
