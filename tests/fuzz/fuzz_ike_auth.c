@@ -41,7 +41,7 @@
 enum {
 	MAX_FLIGHT = 32,
 	MAX_INST = 256, /* installed ESP SAs tracked per engine (stale IKE SAs pile up) */
-	MAX_KC = 16,	/* IKE SA keys remembered per engine */
+	MAX_KC = 64,	/* IKE SA keys remembered per engine */
 	MAX_IDS = 64,	/* IKE SA ids and message ID watermarks tracked per engine */
 	N_SUITES = 2,
 	N_CHILD = 3,
@@ -104,6 +104,7 @@ struct side {
 	bool inst_full; /* more than MAX_INST: the accounting checks stop */
 	struct kc kc[MAX_KC];
 	unsigned int n_kc;
+	bool kc_lost; /* keys of old SAs were dropped: their datagrams go unchecked */
 	uint32_t up[MAX_IDS], down[MAX_IDS];
 	unsigned int n_up, n_down;
 	struct { /* watermarks: per IKE SA id, the message IDs seen last */
@@ -187,6 +188,7 @@ static void kc_add(struct side *s, const struct ike_sa *sa)
 	if (s->n_kc == MAX_KC) {
 		memmove(&s->kc[0], &s->kc[1], (MAX_KC - 1) * sizeof(s->kc[0]));
 		s->n_kc--;
+		s->kc_lost = true;
 	}
 	e = &s->kc[s->n_kc++];
 	memset(e, 0, sizeof(*e));
@@ -364,6 +366,10 @@ static void check_dgram(int who, const uint8_t *d, size_t len)
 		return;
 	}
 	e = kc_find(s, m.hdr.spi_i, m.hdr.spi_r);
+	if (!e && s->kc_lost) {
+		ike_msg_free(&m);
+		return;
+	}
 	if (!e || !m.sk_type || !!(m.hdr.flags & IKE_FLAG_INITIATOR) != e->initiator)
 		abort();
 	kc_keys(e, true, &k);
