@@ -38,6 +38,7 @@ enum eg_limits {
 	EG_MAX_RNETMAP = 4096,	  /* remote-netmap rules (x2 directions, x2 generations) */
 	EG_FIB_CACHE_SLOTS = 256, /* per-CPU route cache of the XDP_REDIRECT path */
 	EG_FLOW_CACHE_BITS = 12,  /* per-CPU flow cache in front of conntrack: 4096 slots */
+	EG_FLOW_CACHE_SLOTS = 1u << EG_FLOW_CACHE_BITS,
 };
 
 /* How long a cached bpf_fib_lookup result is used: a route or neighbour change reaches the
@@ -392,8 +393,9 @@ struct eg_fib_entry {
 };
 
 /*
- * One slot of the per-CPU flow cache XDP consults before the conntrack hash (eg_flow_cache,
- * indexed by a hash of the tuple): a copy of what an established entry says, filled when a
+ * One slot of the per-CPU flow cache XDP consults before the conntrack hash (eg_flow_cache: CPU
+ * n's EG_FLOW_CACHE_SLOTS slots at n * EG_FLOW_CACHE_SLOTS, indexed by a hash of the tuple; one
+ * cache line each, the map's values being page-aligned): a copy of what an established entry says, filled when a
  * packet hits the entry. It answers for packets of that tuple without TCP SYN, FIN or RST (those
  * take the full path, which moves the TCP state and clamps the MSS) for EG_FLOW_CACHE_JIFFIES
  * (at most EG_FLOW_CACHE_NS), and is only filled for an entry that lives longer than that, so
@@ -408,7 +410,7 @@ struct eg_flow_slot {
 	__u32 child;		/* the entry's child (EG_CT_TO_TUNNEL) */
 	__u32 gen;		/* eg_config.gen at the fill */
 	__u8 flags;		/* the entry's enum eg_ct_flags */
-	__u8 pad[7];
+	__u8 pad[15];		/* to 64 bytes: one cache line */
 };
 
 /* IKE per-source token bucket. */

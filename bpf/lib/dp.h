@@ -311,10 +311,10 @@ static __always_inline int eg_icmp_err(const struct eg_pkt *p, const struct eg_c
 #define EG_FC_MISS 1
 
 /*
- * The flow cache slot of tuple t. The words are rotated apart before they are combined (in
- * network order the varying bytes of addresses and ports sit at the same bit positions and
- * would cancel), then mixed (lowbias32's finaliser) so the top bits index the slot. A crafted
- * collision costs only the full path.
+ * This CPU's flow cache slot of tuple t. The words are rotated apart before they are combined
+ * (in network order the varying bytes of addresses and ports sit at the same bit positions and
+ * would cancel), then mixed (lowbias32's finaliser) so the top bits index the slot among this
+ * CPU's EG_FLOW_CACHE_SLOTS. A crafted collision costs only the full path.
  */
 static __always_inline struct eg_flow_slot *fc_slot(const struct eg_ct_key *t)
 {
@@ -326,7 +326,7 @@ static __always_inline struct eg_flow_slot *fc_slot(const struct eg_ct_key *t)
 	h ^= h >> 15;
 	h *= 0x846ca68bu;
 	h ^= h >> 16;
-	slot = h >> (32 - EG_FLOW_CACHE_BITS);
+	slot = bpf_get_smp_processor_id() << EG_FLOW_CACHE_BITS | h >> (32 - EG_FLOW_CACHE_BITS);
 	return bpf_map_lookup_elem(&eg_flow_cache, &slot);
 }
 

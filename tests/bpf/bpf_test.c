@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include "espgate_abi.h"
 #include "bpf_test.h"
+#include "loader.h"
 
 static uint16_t csum_fold(uint32_t sum)
 {
@@ -249,7 +250,7 @@ int bt_open_ct(struct bt *t, uint32_t ct_max)
 	bpf_object__for_each_map(map, t->skel->obj) bpf_map__set_pin_path(map, NULL);
 	if (ct_max)
 		bpf_map__set_max_entries(t->skel->maps.eg_ct, ct_max);
-	err = espgate_bpf__load(t->skel);
+	err = ldr_size_maps(t->skel) ?: espgate_bpf__load(t->skel);
 	if (err) {
 		espgate_bpf__destroy(t->skel);
 		t->skel = NULL;

@@ -150,19 +150,19 @@ run(const struct pkt *p, int ifindex, struct pkt *out)
 static bool slot_of(const struct eg_ct_key *k, struct eg_flow_slot *out)
 {
 	int fd = bpf_map__fd(t.skel->maps.eg_flow_cache);
-	struct eg_flow_slot *v = calloc((size_t)ncpu, sizeof(*v));
-	bool found = false;
+	struct eg_flow_slot v;
 
-	for (uint32_t i = 0; v && i < (1u << EG_FLOW_CACHE_BITS) && !found; i++) {
-		if (bpf_map_lookup_elem(fd, &i, v))
+	for (uint32_t i = 0; i < EG_FLOW_CACHE_SLOTS; i++) {
+		uint32_t idx = (uint32_t)CPU * EG_FLOW_CACHE_SLOTS + i;
+
+		if (bpf_map_lookup_elem(fd, &idx, &v))
 			break;
-		if (!memcmp(&v[CPU].key, k, sizeof(*k))) {
-			*out = v[CPU];
-			found = true;
+		if (!memcmp(&v.key, k, sizeof(*k))) {
+			*out = v;
+			return true;
 		}
 	}
-	free(v);
-	return found;
+	return false;
 }
 
 static struct eg_ct_key key(uint32_t s, uint16_t sp, uint32_t d, uint16_t dp, uint8_t proto)
