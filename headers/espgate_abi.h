@@ -410,7 +410,11 @@ struct eg_flow_slot {
 	__u32 child;		/* the entry's child (EG_CT_TO_TUNNEL) */
 	__u32 gen;		/* eg_config.gen at the fill */
 	__u8 flags;		/* the entry's enum eg_ct_flags */
-	__u8 pad[15];		/* to 64 bytes: one cache line */
+	__u8 changes;		/* xlate differs from key */
+	__u16 ip_acc;		/* TCP/UDP: the folded checksum differences of the translation, */
+	__u16 l4_acc;		/* IPv4 header's and L4's, as apply_xdp would accumulate them */
+	__u8 csum_pre;		/* ip_acc and l4_acc are set */
+	__u8 pad[9];		/* to 64 bytes: one cache line */
 };
 
 /* IKE per-source token bucket. */

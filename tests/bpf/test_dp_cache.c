@@ -284,6 +284,46 @@ static void flow_cache(void)
 		      "state unchanged");
 	}
 
+	/* from the slot, the checksum differences kept with it give the full path's bytes */
+	{
+		struct pkt syn =
+			P(IP(10, 1, 0, 8), 2100, IP(8, 8, 4, 4), 443, IPPROTO_TCP, 0x02, 0);
+		struct pkt ack =
+			P(IP(10, 1, 0, 8), 2100, IP(8, 8, 4, 4), 443, IPPROTO_TCP, 0x10, 20);
+		struct eg_ct_key kd = key(IP(10, 1, 0, 8), 2100, IP(8, 8, 4, 4), 443, IPPROTO_TCP);
+		struct pkt z;
+		struct eg_ct_key kz = key(IP(10, 1, 0, 9), 2200, IP(8, 8, 8, 8), 53, IPPROTO_UDP);
+
+		run(&syn, 0, &o1);
+		run(&ack, 0,
+		    &o1); /* a conntrack hit: translated by the full path, fills the slot */
+		ct_forget(&kd);
+		bt_ok(&t,
+		      slot_of(&kd, &fs) && fs.csum_pre && run(&ack, 0, &o2) == XDP_PASS &&
+			      o2.len == o1.len && !memcmp(o1.b, o2.b, o1.len) &&
+			      memcmp(o2.b, ack.b, ack.len) && pkt_verify_csums(o2.b, o2.len) == 0,
+		      "flow cache: a TCP segment from the slot (pair deleted) is translated to the "
+		      "full path's bytes, checksums valid",
+		      "bytes differ");
+		pkt_build(&z, &(struct pkt_spec){ .saddr = IP(10, 1, 0, 9),
+						  .daddr = IP(8, 8, 8, 8),
+						  .proto = IPPROTO_UDP,
+						  .sport = 2200,
+						  .dport = 53,
+						  .payload_len = 12,
+						  .udp_csum_zero = true });
+		run(&z, 0, &o1);
+		run(&z, 0, &o1);
+		ct_forget(&kz);
+		bt_ok(&t,
+		      slot_of(&kz, &fs) && run(&z, 0, &o2) == XDP_PASS && o2.len == o1.len &&
+			      !memcmp(o1.b, o2.b, o1.len) && o2.b[14 + 20 + 6] == 0 &&
+			      o2.b[14 + 20 + 7] == 0 && memcmp(o2.b, z.b, z.len),
+		      "flow cache: a UDP datagram without checksum from the slot keeps a zero "
+		      "checksum (translated as by the full path)",
+		      "checksum written");
+	}
+
 	/* a tunnel flow answered from the slot still stops when its child goes down */
 	{
 		struct pkt h =
