@@ -44,6 +44,7 @@ int xdp_eg_ingress(struct xdp_md *ctx)
 	struct eg_flow_slot *fs = NULL;
 	struct eg_xdp_meta *m;
 	__u32 zero = 0, cpu = 0;
+	bool fc_key = false;
 	int ret;
 
 	eg_count(EG_STAT_RX, len);
@@ -52,6 +53,14 @@ int xdp_eg_ingress(struct xdp_md *ctx)
 		goto drop;
 	if (ret == 0)
 		goto pass;
+	/* An established flow's packet is answered from this CPU's flow cache when it can be:
+	 * one cache line instead of a hash lookup and a conntrack refresh. The slot's key is read
+	 * first, so that its line (often not in L1 under many flows) is on its way while the checks
+	 * below, which do not need it, run; the slot answers only after them. */
+	if (fc_usable(&p)) {
+		fs = fc_slot(&p.t);
+		fc_key = fs && fc_key_eq(fs, &p);
+	}
 	cfg = bpf_map_lookup_elem(&eg_config, &zero);
 	if (!cfg || !(cfg->flags & EG_CFG_ENABLED))
 		goto pass;
@@ -72,14 +81,7 @@ int xdp_eg_ingress(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
-	/* An established flow's packet is answered from this CPU's flow cache when it can be:
-	 * one cache line instead of a hash lookup and a conntrack refresh. */
-	ret = EG_FC_MISS;
-	if (fc_usable(&p)) {
-		fs = fc_slot(&p.t);
-		if (fs)
-			ret = fc_hit(fs, &p, cfg, &a);
-	}
+	ret = fs && fc_key ? fc_hit(fs, cfg, &a) : EG_FC_MISS;
 	if (ret == EG_FC_MISS) {
 		ret = eg_flow_out(&p, cfg, &a);
 		if (!ret && a.ct_hit && fs)

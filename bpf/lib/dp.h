@@ -362,14 +362,22 @@ static __always_inline bool fc_usable(const struct eg_pkt *p)
 	return !p->frag && !p->icmp_err && !(p->tcp_flags & (EG_TCP_SYN | EG_TCP_FIN | EG_TCP_RST));
 }
 
-/* eg_hit_out from a cache slot: 0 with *a filled, EG_FC_MISS, or a drop. */
-static __always_inline int fc_hit(const struct eg_flow_slot *fs, const struct eg_pkt *p,
-				  const struct eg_config *cfg, struct eg_act *a)
+/* Does slot fs hold this packet's tuple? */
+static __always_inline bool fc_key_eq(const struct eg_flow_slot *fs, const struct eg_pkt *p)
 {
 	const __u64 *k = (const __u64 *)&fs->key, *t = (const __u64 *)&p->t;
+
+	return k[0] == t[0] && k[1] == t[1];
+}
+
+/* eg_hit_out from a cache slot holding the packet's tuple (fc_key_eq): 0 with *a filled,
+ * EG_FC_MISS, or a drop. */
+static __always_inline int fc_hit(const struct eg_flow_slot *fs, const struct eg_config *cfg,
+				  struct eg_act *a)
+{
 	struct eg_child *ch;
 
-	if (k[0] != t[0] || k[1] != t[1] || fs->gen != cfg->gen || bpf_jiffies64() >= fs->until)
+	if (fs->gen != cfg->gen || bpf_jiffies64() >= fs->until)
 		return EG_FC_MISS;
 	a->nt = fs->xlate;
 	a->xlate = fs->changes;
