@@ -362,10 +362,10 @@ static __always_inline bool fc_usable(const struct eg_pkt *p)
 	return !p->frag && !p->icmp_err && !(p->tcp_flags & (EG_TCP_SYN | EG_TCP_FIN | EG_TCP_RST));
 }
 
-/* Does slot fs hold this packet's tuple? */
-static __always_inline bool fc_key_eq(const struct eg_flow_slot *fs, const struct eg_pkt *p)
+/* Does slot fs hold tuple tk? */
+static __always_inline bool fc_key_eq(const struct eg_flow_slot *fs, const struct eg_ct_key *tk)
 {
-	const __u64 *k = (const __u64 *)&fs->key, *t = (const __u64 *)&p->t;
+	const __u64 *k = (const __u64 *)&fs->key, *t = (const __u64 *)tk;
 
 	return k[0] == t[0] && k[1] == t[1];
 }

@@ -228,6 +228,17 @@ static void flow_cache(void)
 	      "flow cache: with the pair deleted, the third packet is still translated the same "
 	      "(answered from the slot)",
 	      "not from the cache");
+	{
+		uint64_t rx = bt_stat(&t, EG_STAT_RX), np = bt_stat(&t, EG_STAT_NAT_PLAIN);
+
+		bt_ok(&t,
+		      run(&a, 0, &o2) == XDP_PASS && !memcmp(o1.b, o2.b, o1.len) &&
+			      bt_stat(&t, EG_STAT_RX) == rx + 1 &&
+			      bt_stat(&t, EG_STAT_NAT_PLAIN) == np + 1,
+		      "flow cache: a packet from the slot (the express lane) is counted once under "
+		      "RX and once under NAT_PLAIN, as by the full path",
+		      "counters differ");
+	}
 	usleep((EG_FLOW_CACHE_NS + 30000000ull) / 1000);
 	bt_ok(&t, run(&a, 0, &o2) == XDP_PASS && bt_stat(&t, EG_STAT_CT_NEW) == n0 + 1,
 	      "flow cache: after 50 ms the slot no longer answers (the full path makes a new pair)",
