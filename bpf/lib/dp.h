@@ -694,7 +694,7 @@ static __always_inline int apply_xdp(struct xdp_md *ctx, const struct eg_pkt *p,
 		/* a TCP/UDP flow cache hit (no SYN: nothing to clamp): the differences are known */
 		__be16 *l4 = data + (p->l4_off & 0xff);
 
-		if ((void *)(l4 + 9) > end)
+		if ((void *)(l4 + 4) > end) /* eg_parse saw the whole L4 header */
 			return -EG_STAT_DROP_MALFORMED;
 		if (a->xlate) {
 			ip->saddr = a->nt.saddr;
@@ -705,6 +705,8 @@ static __always_inline int apply_xdp(struct xdp_md *ctx, const struct eg_pkt *p,
 		if (a->ip_acc)
 			ip->check = csum_apply(ip->check, a->ip_acc);
 		if (p->t.proto == EG_IPPROTO_TCP) {
+			if ((void *)(l4 + 9) > end)
+				return -EG_STAT_DROP_MALFORMED;
 			if (a->l4_acc)
 				l4[8] = csum_apply(l4[8], a->l4_acc);
 		} else if (l4[3] && a->l4_acc) { /* a zero UDP checksum stays zero */

@@ -335,6 +335,25 @@ static void flow_cache(void)
 		      "checksum written");
 	}
 
+	/* the full path answering from the slot (here: EG_CFG_REDIRECT on, no route) takes a
+	 * UDP datagram without payload, 8 bytes of L4 in the frame */
+	{
+		struct pkt u = P(IP(10, 1, 0, 10), 2300, IP(8, 8, 8, 8), 53, IPPROTO_UDP, 0, 0);
+		struct eg_ct_key ku = key(IP(10, 1, 0, 10), 2300, IP(8, 8, 8, 8), 53, IPPROTO_UDP);
+
+		config(0, EG_CFG_REDIRECT, 0);
+		run(&u, 0, &o1);
+		run(&u, 0, &o1);
+		ct_forget(&ku);
+		bt_ok(&t,
+		      slot_of(&ku, &fs) && run(&u, 0, &o2) == XDP_PASS && o2.len == o1.len &&
+			      !memcmp(o1.b, o2.b, o1.len) && pkt_verify_csums(o2.b, o2.len) == 0,
+		      "flow cache: a 42-byte UDP frame answered from the slot by the full path is "
+		      "translated, not dropped as malformed",
+		      "dropped or differs");
+		config(0, 0, 0);
+	}
+
 	/* a tunnel flow answered from the slot still stops when its child goes down */
 	{
 		struct pkt h =
