@@ -6,8 +6,8 @@
  * GCM specification test cases with the RFC 4106/5282 salt split, RFC 5903 §8 (ECP 19/20/21),
  * RFC 5114 App. A.3 (group 24), RFC 7748 §5.2 and §6.1 (X25519) and NIST CAVP/ACVP SP 800-135
  * IKEv2 KDF cases for HMAC-SHA1, HMAC-SHA2-256 and HMAC-SHA2-512 (SKEYSEED, DKM, child DKM
- * with and without DH, rekey SKEYSEED). Each vector is embedded as hex with its source; nothing here is computed to
- * match our own output. Round-trip and negative cases (peer value validation, weak algorithms,
+ * with and without DH, rekey SKEYSEED). Each vector is embedded as hex with its source; nothing
+ * here is computed to match our own output. Round-trip and negative cases (peer value validation, weak algorithms,
  * tampered tags) complete it.
  */
 #include <errno.h>
