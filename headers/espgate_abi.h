@@ -124,6 +124,12 @@ enum eg_stat {
 	EG_STAT_TUNNEL_IN,	  /* decrypted packet accepted untranslated */
 	EG_STAT_NAT_PLAIN,	  /* translated, bound for no tunnel (masquerade, inside DNAT) */
 	EG_STAT_DROP_CLEARTEXT,	  /* plaintext arriving for a flow that must come decrypted */
+
+	/* our in mark on a packet without that child's XFRM state: someone else set the mark
+	 * (EG_CFG_SA_CHECK) */
+	EG_STAT_DROP_NOT_DECRYPTED,
+	/* on the hairpin's eg1, bound for no tunnel: routed back into eg0 it would loop */
+	EG_STAT_DROP_HAIRPIN_LOOP,
 	EG_STAT_MAX,
 };
 
@@ -139,6 +145,11 @@ enum eg_cfg_flags {
 	EG_CFG_ENABLED = 1u << 0,
 	EG_CFG_REDIRECT = 1u << 1, /* fib_lookup + XDP_REDIRECT for flows bound for no tunnel */
 	EG_CFG_CPUMAP = 1u << 2,   /* steer ESP to a CPU chosen by SPI */
+	/* A packet with an in mark must carry the XFRM state (sec_path) of that child's SA, whose
+	 * reqid is EG_REQID(child), else EG_STAT_DROP_NOT_DECRYPTED: a mark someone else set cannot
+	 * pass plaintext off as decrypted. espgated always sets it; only BPF_PROG_TEST_RUN, which
+	 * cannot give a packet a sec_path, runs the inbound cases without it. */
+	EG_CFG_SA_CHECK = 1u << 3,
 };
 
 struct eg_config {
@@ -152,7 +163,9 @@ struct eg_config {
 	__u64 ct_timeout_udp;
 	__u64 ct_timeout_icmp;
 	__u32 masq_rule; /* eg_nat_rules index of the internet masquerade (EG_NAT_MASQ), 0 = none */
-	__u32 pad;
+	/* ifindex of the hairpin's eg1 (0 = none): what tc_eg_nat there does not hand to a child
+	 * would be routed back into eg0, so it is EG_STAT_DROP_HAIRPIN_LOOP */
+	__u32 hairpin_ifindex;
 };
 
 enum eg_child_flags {

@@ -180,6 +180,8 @@ static void setup(uint32_t ike_rate)
 	};
 
 	memset(&cfg, 0, sizeof(cfg));
+	/* EG_CFG_SA_CHECK off, explicitly: BPF_PROG_TEST_RUN cannot give a packet the sec_path it
+	 * looks for, so the inbound cases test what lies behind it; sa_check() runs with it on. */
 	cfg.flags = EG_CFG_ENABLED;
 	cfg.ike_rate = ike_rate;
 	cfg.ike_burst = 2;
@@ -654,6 +656,92 @@ static void table(void)
 	X("IPv4 with IHL 4 is malformed", in, XDP_DROP, NULL, EG_STAT_DROP_MALFORMED, 0);
 }
 
+static void config_set(uint32_t flags_on, uint32_t flags_off, uint32_t hairpin_ifindex)
+{
+	struct eg_config c;
+
+	must(dp_config_read(&dm, &c), "reading config");
+	c.flags = (c.flags | flags_on) & ~flags_off;
+	c.hairpin_ifindex = hairpin_ifindex;
+	must(dp_config_write(&dm, &c), "config");
+}
+
+/*
+ * EG_CFG_SA_CHECK on, as espgated runs: a packet with an in mark must carry the child's XFRM
+ * state, which no BPF_PROG_TEST_RUN packet has, so every marked packet is DROP_NOT_DECRYPTED,
+ * before conntrack or translation. Plaintext is not affected.
+ */
+static void sa_check(void)
+{
+	const uint32_t host = IP(10, 1, 1, 66), snat = IP(100, 64, 0, 18), pa = IP(192, 168, 88, 1);
+	struct pkt o;
+
+	config_set(EG_CFG_SA_CHECK, 0, 0);
+	T(tc_fd, "check on: in mark without XFRM state (a mark someone else set) is dropped",
+	  P(pa, 80, snat, 40000, IPPROTO_TCP, ACK), EG_MARK_IN(C_HOST), TC_ACT_SHOT, NULL,
+	  EG_STAT_DROP_NOT_DECRYPTED, -1);
+	T(tc_fd, "check on: a partner-initiated SYN with a forged in mark is dropped the same way",
+	  P(pa, 50000, snat, 8080, IPPROTO_TCP, SYN), EG_MARK_IN(C_HOST), TC_ACT_SHOT, NULL,
+	  EG_STAT_DROP_NOT_DECRYPTED, -1);
+	T(tc_fd, "check on: in mark of child 0 is dropped",
+	  P(pa, 80, snat, 40000, IPPROTO_TCP, ACK), EG_MARK_IN(0), TC_ACT_SHOT, NULL,
+	  EG_STAT_DROP_NOT_DECRYPTED, -1);
+	T(nat_fd, "check on: tc_eg_nat drops an in mark without XFRM state",
+	  P(pa, 80, snat, 40000, IPPROTO_TCP, ACK), EG_MARK_IN(C_HOST), TC_ACT_SHOT, NULL,
+	  EG_STAT_DROP_NOT_DECRYPTED, -1);
+	o = P(snat, 42001, pa, 80, IPPROTO_TCP, SYN);
+	T(nat_fd, "check on: plaintext through tc_eg_nat is translated as before",
+	  P(host, 42001, pa, 80, IPPROTO_TCP, SYN), 0, TC_ACT_OK, &o, EG_STAT_NAT_OUT,
+	  EG_MARK_OUT(C_HOST));
+	T(tc_fd, "check on: a foreign mark is left alone", P(pa, 80, snat, 40000, IPPROTO_TCP, ACK),
+	  0x12345678, TC_ACT_OK, NULL, -1, 0x12345678);
+	config_set(0, EG_CFG_SA_CHECK, 0);
+	o = P(pa, 80, host, 40000, IPPROTO_TCP, ACK);
+	T(tc_fd, "check off again: the same marked packet is reverse-translated",
+	  P(pa, 80, snat, 40000, IPPROTO_TCP, ACK), EG_MARK_IN(C_HOST), TC_ACT_OK, &o,
+	  EG_STAT_NAT_IN, EG_MARK_IN(C_HOST));
+}
+
+/*
+ * tc_eg_nat on the hairpin's eg1 (eg_config.hairpin_ifindex = 1: BPF_PROG_TEST_RUN runs tc
+ * programs on the loopback device): what no child takes would be routed back into eg0 and loop,
+ * so it is DROP_HAIRPIN_LOOP; tunnel traffic, multicast and non-IPv4 go on.
+ */
+static void hairpin(void)
+{
+	const uint32_t host = IP(10, 1, 1, 66), snat = IP(100, 64, 0, 18), pa = IP(192, 168, 88, 1),
+		       other = IP(10, 9, 9, 9);
+	struct pkt o, v6;
+
+	config_set(0, 0, 1);
+	o = P(snat, 42002, pa, 80, IPPROTO_TCP, SYN);
+	T(nat_fd, "hairpin: the host's packet for a child leaves translated and marked",
+	  P(host, 42002, pa, 80, IPPROTO_TCP, SYN), 0, TC_ACT_OK, &o, EG_STAT_NAT_OUT,
+	  EG_MARK_OUT(C_HOST));
+	T(nat_fd, "hairpin: a packet to a remote selector that no child takes is dropped (no loop)",
+	  P(other, 5000, pa, 80, IPPROTO_UDP, 0), 0, TC_ACT_SHOT, NULL, EG_STAT_DROP_HAIRPIN_LOOP,
+	  0);
+	T(nat_fd, "hairpin: ICMP no child takes is dropped too",
+	  PS(&(struct pkt_spec){ .saddr = other, .daddr = pa, .proto = IPPROTO_ICMP, .sport = 9 }),
+	  0, TC_ACT_SHOT, NULL, EG_STAT_DROP_HAIRPIN_LOOP, 0);
+	T(nat_fd, "hairpin: multicast is never forwarded: it passes",
+	  P(other, 5353, IP(224, 0, 0, 251), 5353, IPPROTO_UDP, 0), 0, TC_ACT_OK, NULL,
+	  EG_STAT_PASS, 0);
+	memset(&v6, 0, sizeof(v6));
+	v6.b[12] = 0x86;
+	v6.b[13] = 0xdd;
+	v6.b[14] = 0x60;
+	v6.b[20] = 59;
+	v6.len = 54;
+	T(nat_fd, "hairpin: IPv6 passes", v6, 0, TC_ACT_OK, NULL, EG_STAT_PASS, 0);
+	config_set(0, 0, 2);
+	T(nat_fd, "another interface than the hairpin's: the same packet passes",
+	  P(other, 5001, pa, 80, IPPROTO_UDP, 0), 0, TC_ACT_OK, NULL, EG_STAT_PASS, 0);
+	config_set(0, 0, 0);
+	T(nat_fd, "no hairpin configured: the same packet passes",
+	  P(other, 5002, pa, 80, IPPROTO_UDP, 0), 0, TC_ACT_OK, NULL, EG_STAT_PASS, 0);
+}
+
 /* Conntrack full: a 5-entry table holds two pairs; the third flow's forward insert fails after
  * its reverse half went in, and the rollback leaves no half pair. */
 static void ct_full(void)
@@ -1007,6 +1095,8 @@ int main(void)
 	tc_fd = bpf_program__fd(t.skel->progs.tc_eg_ingress);
 	nat_fd = bpf_program__fd(t.skel->progs.tc_eg_nat);
 	table();
+	sa_check();
+	hairpin();
 
 	valid[nvalid++] = PS(&(struct pkt_spec){ .saddr = IP(10, 1, 1, 66),
 						 .daddr = IP(192, 168, 88, 1),
