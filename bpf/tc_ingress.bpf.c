@@ -127,6 +127,7 @@ static __always_inline int tc_run(struct __sk_buff *skb, bool nat)
 	struct eg_act a = {};
 	struct eg_config *cfg;
 	struct cursor c;
+	bool hairpin;
 	int ret;
 
 	eg_count(EG_STAT_RX, len);
@@ -160,7 +161,9 @@ static __always_inline int tc_run(struct __sk_buff *skb, bool nat)
 	} else {
 		if (eg_platform(p.t.saddr) || eg_platform(p.t.daddr))
 			goto pass;
-		ret = eg_steer(&p, cfg, &cpu);
+		/* nothing on the hairpin is addressed to us: the host routed it into eg0 */
+		hairpin = nat && cfg->hairpin_ifindex && skb->ifindex == cfg->hairpin_ifindex;
+		ret = eg_steer(skb, hairpin ? 0 : skb->ifindex, &p, cfg, &cpu);
 		if (ret < 0)
 			goto drop;
 		if (ret == EG_STEER_ESP || ret == EG_STEER_IKE) {

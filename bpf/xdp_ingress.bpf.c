@@ -142,7 +142,7 @@ static __noinline int xdp_full(struct xdp_md *ctx)
 	if (eg_platform(p.t.saddr) || eg_platform(p.t.daddr))
 		goto pass;
 
-	ret = eg_steer(&p, cfg, &cpu);
+	ret = eg_steer(ctx, ctx->ingress_ifindex, &p, cfg, &cpu);
 	if (ret < 0)
 		goto drop;
 	if (ret == EG_STEER_ESP) {
