@@ -57,7 +57,9 @@ static __always_inline int ike_admit(const struct eg_config *cfg, __be32 src)
  * plaintext path. Anything the lookup cannot answer (forwarding off on ifindex, where the stack
  * forwards nothing anyway; no route; an error) counts as ours, so that it meets the unknown-SPI
  * drop and the IKE rate limit as before. ifindex 0: never ours (the eg1 hairpin, which only
- * carries packets the host routed away).
+ * carries packets the host routed away). A packet to us that conntrack knows is not ours either:
+ * it is the reply of a flow we translated (an inside host's NAT-T through the masquerade comes
+ * back to the gateway's address, to port 4500 when the pool kept it).
  */
 static __always_inline bool eg_to_us(void *ctx, const struct eg_pkt *p, __u32 ifindex)
 {
@@ -74,7 +76,9 @@ static __always_inline bool eg_to_us(void *ctx, const struct eg_pkt *p, __u32 if
 	f.ipv4_dst = p->t.daddr;
 	f.ifindex = ifindex;
 	rc = bpf_fib_lookup(ctx, &f, sizeof(f), 0);
-	return rc < 0 || rc == BPF_FIB_LKUP_RET_NOT_FWDED || rc == BPF_FIB_LKUP_RET_FWD_DISABLED;
+	if (rc >= 0 && rc != BPF_FIB_LKUP_RET_NOT_FWDED && rc != BPF_FIB_LKUP_RET_FWD_DISABLED)
+		return false;
+	return !bpf_map_lookup_elem(&eg_ct, &p->t);
 }
 
 /*
