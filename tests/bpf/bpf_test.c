@@ -4,7 +4,9 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -406,4 +408,26 @@ int bt_done(struct bt *t)
 	printf("1..%d\n", t->n);
 	printf("%d passed, %d failed\n", t->n - t->failed, t->failed);
 	return t->failed ? 1 : 0;
+}
+
+int bt_gateway_netns(const char *addrs)
+{
+	char cmd[512], a[64];
+	int n, off;
+
+	if (unshare(CLONE_NEWNET))
+		return -1;
+	off = snprintf(cmd, sizeof(cmd),
+		       "ip link set lo up && ip route add default dev lo && "
+		       "sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv4.conf.lo.forwarding=1");
+	while (sscanf(addrs, " %63s%n", a, &n) == 1 && off > 0 && (size_t)off < sizeof(cmd)) {
+		off += snprintf(cmd + off, sizeof(cmd) - (size_t)off,
+				" && ip addr add %s/32 dev lo", a);
+		addrs += n;
+	}
+	if (off <= 0 || (size_t)off >= sizeof(cmd) || system(cmd) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
 }

@@ -13,7 +13,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1194,10 +1193,7 @@ int main(void)
 	srandom(0xe59a7e);
 	/* A netns of our own: the gateway's addresses local, forwarding on, a default route, so
 	 * that "addressed to us" (ESP/IKE steering) means what it does on a gateway. */
-	if (unshare(CLONE_NEWNET) ||
-	    system("ip link set lo up && ip addr add 198.19.0.1/32 dev lo && "
-		   "ip addr add 10.1.0.1/32 dev lo && ip route add default dev lo && "
-		   "sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv4.conf.lo.forwarding=1")) {
+	if (bt_gateway_netns("198.19.0.1 10.1.0.1")) {
 		printf("not ok 1 - private network namespace with the gateway's addresses: %s\n",
 		       strerror(errno));
 		return 1;

@@ -627,6 +627,12 @@ int main(void)
 	int rc;
 	struct eg_config_file *c0;
 
+	/* GW (20.0.0.1) is ours: ESP/IKE steering claims only what is addressed to us */
+	if (bt_gateway_netns("20.0.0.1")) {
+		printf("not ok 1 - private network namespace with the gateway's address: %s\n",
+		       strerror(errno));
+		return 1;
+	}
 	ids = calloc(1, sizeof(*ids));
 	c0 = load("s2-snat-into-tunnel.yaml", NULL);
 	rc = eg_dp_open(&dp, c0, NULL, EG_DP_NO_ATTACH, err, sizeof(err));
