@@ -5,7 +5,8 @@
  * (SNAT 1:1 / prefix / pool, inside DNAT, masquerade for flows bound for no tunnel), its SYN MSS
  * clamped, and passed to the stack with the child's mark in the XDP metadata so the kernel's
  * XFRM policy encrypts it; only flows bound for no tunnel may take bpf_fib_lookup + redirect.
- * ESP with an unknown SPI is dropped, IKE is rate-limited per source. IPv6, non-IP and the cloud
+ * ESP to the gateway with an unknown SPI is dropped, IKE to it is rate-limited per source (an
+ * inside host's own ESP/IKE elsewhere is classified like any packet). IPv6, non-IP and the cloud
  * platform's addresses pass untouched. Every frame is counted once under RX and once under its
  * outcome (docs/DESIGN.md, "Datapath").
  */
