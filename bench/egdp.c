@@ -50,6 +50,8 @@ static const char *const stat_names[EG_STAT_MAX] = {
 	[EG_STAT_TUNNEL_IN] = "TUNNEL_IN",
 	[EG_STAT_NAT_PLAIN] = "NAT_PLAIN",
 	[EG_STAT_DROP_CLEARTEXT] = "DROP_CLEARTEXT",
+	[EG_STAT_DROP_NOT_DECRYPTED] = "DROP_NOT_DECRYPTED",
+	[EG_STAT_DROP_HAIRPIN_LOOP] = "DROP_HAIRPIN_LOOP",
 };
 
 static int usage(void)

@@ -299,15 +299,16 @@ static int ct_flush(void)
  * espgated never does outside a reload), so no slot may outlive them into the next run. */
 static void caches_clear(struct bench *b)
 {
+	struct bpf_map *fc = b->l.skel->maps.eg_flow_cache;
 	int ncpu = libbpf_num_possible_cpus();
-	struct eg_flow_slot *fs = calloc((size_t)(ncpu > 0 ? ncpu : 1), sizeof(*fs));
 	struct eg_fib_entry *fe = calloc((size_t)(ncpu > 0 ? ncpu : 1), sizeof(*fe));
+	struct eg_flow_slot fs;
 
-	for (uint32_t i = 0; fs && i < (1u << EG_FLOW_CACHE_BITS); i++)
-		bpf_map_update_elem(bpf_map__fd(b->l.skel->maps.eg_flow_cache), &i, fs, BPF_ANY);
+	memset(&fs, 0, sizeof(fs));
+	for (uint32_t i = 0; i < bpf_map__max_entries(fc); i++)
+		bpf_map_update_elem(bpf_map__fd(fc), &i, &fs, BPF_ANY);
 	for (uint32_t i = 0; fe && i < EG_FIB_CACHE_SLOTS; i++)
 		bpf_map_update_elem(bpf_map__fd(b->l.skel->maps.eg_fib_cache), &i, fe, BPF_ANY);
-	free(fs);
 	free(fe);
 }
 

@@ -78,6 +78,45 @@ __noinline int eg_tc_clamp_in(struct __sk_buff *skb, __u32 l4_off, __u32 tcp_hle
 	return 1;
 }
 
+#define EG_XFRM_MAX_DEPTH 6 /* the kernel's XFRM_MAX_DEPTH: SAs one sec_path can hold */
+
+/*
+ * Was the packet decrypted by child's SA? Its in mark alone does not prove it: anyone can set a
+ * mark (iptables MARK, another tc program), and a marked plaintext packet would take the
+ * inbound path as tunnel traffic, touching conntrack and being reverse-translated. The kernel
+ * appends every SA that decapsulates a packet to its sec_path, which stays with the re-injected
+ * inner packet up to the policy check: the last entry is the SA that set the mark, and it must
+ * carry the child's reqid (EG_REQID). bpf_skb_get_xfrm_state() is a tc helper since 4.18 (6.1
+ * and 6.18 alike): -ENOENT past the last entry or without a sec_path. A global function, so the
+ * verifier checks the walk once. Returns 1 if so, else 0.
+ */
+__noinline int eg_tc_sa_child(struct __sk_buff *skb, __u32 child)
+{
+	struct bpf_xfrm_state x;
+	__u32 reqid = 0;
+
+	for (__u32 i = 0; i < EG_XFRM_MAX_DEPTH; i++) {
+		if (bpf_skb_get_xfrm_state(skb, i, &x, sizeof(x), 0))
+			break;
+		reqid = x.reqid;
+	}
+	return child && reqid == EG_REQID(child);
+}
+
+/*
+ * On the hairpin (eg1), every packet the host routed into eg0 for a tunnel's remote selector:
+ * one that no child takes has nowhere to go but the same route back into eg0, round and round
+ * until its TTL runs out. Dropped at once instead. Silently, as the kernel's own fallback block
+ * policies drop forwarded traffic (and without an ICMP error built in BPF). Multicast and
+ * broadcast are never forwarded: they pass.
+ */
+static __always_inline bool eg_hairpin_loops(struct __sk_buff *skb, const struct eg_config *cfg,
+					     const struct eg_act *a)
+{
+	return !a->child && cfg->hairpin_ifindex && skb->ifindex == cfg->hairpin_ifindex &&
+	       (bpf_ntohl(a->nt.daddr) >> 28) < 0xe;
+}
+
 /* The full path: decrypted packets (our in mark), and everything under tc_eg_nat. */
 static __always_inline int tc_run(struct __sk_buff *skb, bool nat)
 {
@@ -88,6 +127,7 @@ static __always_inline int tc_run(struct __sk_buff *skb, bool nat)
 	struct eg_act a = {};
 	struct eg_config *cfg;
 	struct cursor c;
+	bool hairpin;
 	int ret;
 
 	eg_count(EG_STAT_RX, len);
@@ -113,11 +153,17 @@ static __always_inline int tc_run(struct __sk_buff *skb, bool nat)
 
 	if (in) {
 		child = mark & EG_MARK_CHILD_MASK;
+		if ((cfg->flags & EG_CFG_SA_CHECK) && !eg_tc_sa_child(skb, child)) {
+			ret = -EG_STAT_DROP_NOT_DECRYPTED;
+			goto drop;
+		}
 		ret = eg_flow_in(&p, cfg, child, &a);
 	} else {
 		if (eg_platform(p.t.saddr) || eg_platform(p.t.daddr))
 			goto pass;
-		ret = eg_steer(&p, cfg, &cpu);
+		/* nothing on the hairpin is addressed to us: the host routed it into eg0 */
+		hairpin = nat && cfg->hairpin_ifindex && skb->ifindex == cfg->hairpin_ifindex;
+		ret = eg_steer(skb, hairpin ? 0 : skb->ifindex, &p, cfg, &cpu);
 		if (ret < 0)
 			goto drop;
 		if (ret == EG_STEER_ESP || ret == EG_STEER_IKE) {
@@ -125,6 +171,8 @@ static __always_inline int tc_run(struct __sk_buff *skb, bool nat)
 			return TC_ACT_OK;
 		}
 		ret = eg_flow_out(&p, cfg, &a);
+		if (!ret && nat && eg_hairpin_loops(skb, cfg, &a))
+			ret = -EG_STAT_DROP_HAIRPIN_LOOP;
 	}
 	if (ret < 0)
 		goto drop;

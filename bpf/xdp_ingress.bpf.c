@@ -5,7 +5,8 @@
  * (SNAT 1:1 / prefix / pool, inside DNAT, masquerade for flows bound for no tunnel), its SYN MSS
  * clamped, and passed to the stack with the child's mark in the XDP metadata so the kernel's
  * XFRM policy encrypts it; only flows bound for no tunnel may take bpf_fib_lookup + redirect.
- * ESP with an unknown SPI is dropped, IKE is rate-limited per source. IPv6, non-IP and the cloud
+ * ESP to the gateway with an unknown SPI is dropped, IKE to it is rate-limited per source (an
+ * inside host's own ESP/IKE elsewhere is classified like any packet). IPv6, non-IP and the cloud
  * platform's addresses pass untouched. Every frame is counted once under RX and once under its
  * outcome (docs/DESIGN.md, "Datapath").
  */
@@ -33,8 +34,83 @@ static __always_inline void child_count_out(__u32 child, __u64 bytes)
 	}
 }
 
-SEC("xdp")
-int xdp_eg_ingress(struct xdp_md *ctx)
+/*
+ * The express lane, for the commonest packet: untagged IPv4 without options or fragmentation,
+ * TCP without SYN/FIN/RST or UDP not to port 500/4500, of a flow bound for no tunnel that this
+ * CPU's flow cache answers for, EG_CFG_REDIRECT off. It gives such a packet what the full path
+ * gives it (the same checks, bytes and counters: RX, then NAT_PLAIN or PASS) without building
+ * struct eg_pkt and struct eg_act, whose zeroing, spills and general parsing were a good part of
+ * the cache-hit path's cost. Anything else returns -1 with nothing written or counted, and the
+ * full path decides from scratch. Keep in step with eg_parse, eg_steer, fc_usable, fc_hit and
+ * apply_xdp's csum_pre branch (tests/bpf/test_dp_cache.c runs both on the same flows).
+ */
+static __always_inline int xdp_express(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + sizeof(*eth);
+	__be16 *l4 = (void *)(ip + 1);
+	__u32 zero = 0, len = end - data, ip_len, stat;
+	struct eg_flow_slot *fs;
+	struct eg_config *cfg;
+	struct eg_ct_key t;
+	__u8 *th = (void *)l4;
+	__u16 c;
+
+	if ((void *)(l4 + 4) > end || eth->h_proto != bpf_htons(ETH_P_IP) || *(__u8 *)ip != 0x45 ||
+	    (ip->frag_off & bpf_htons(0x3fff)))
+		return -1;
+	ip_len = bpf_ntohs(ip->tot_len);
+	if (ip_len < sizeof(*ip) + 8 || sizeof(*eth) + ip_len > len)
+		return -1;
+	if (ip->protocol == EG_IPPROTO_TCP) {
+		if ((void *)(l4 + 10) > end || (th[12] >> 4) < 5 ||
+		    (__u32)(th[12] >> 4) * 4 > ip_len - sizeof(*ip) ||
+		    (th[13] & (EG_TCP_SYN | EG_TCP_FIN | EG_TCP_RST)))
+			return -1;
+	} else if (ip->protocol != EG_IPPROTO_UDP || l4[1] == bpf_htons(EG_NATT_PORT) ||
+		   l4[1] == bpf_htons(EG_IKE_PORT)) {
+		return -1;
+	}
+	__builtin_memset(&t, 0, sizeof(t));
+	t.saddr = ip->saddr;
+	t.daddr = ip->daddr;
+	t.sport = l4[0];
+	t.dport = l4[1];
+	t.proto = ip->protocol;
+	fs = fc_slot(&t);
+	if (!fs || !fc_key_eq(fs, &t))
+		return -1;
+	cfg = bpf_map_lookup_elem(&eg_config, &zero);
+	if (!cfg || (cfg->flags & (EG_CFG_ENABLED | EG_CFG_REDIRECT)) != EG_CFG_ENABLED ||
+	    eg_platform(t.saddr) || eg_platform(t.daddr))
+		return -1;
+	if (fs->gen != cfg->gen || bpf_jiffies64() >= fs->until || (fs->flags & EG_CT_TO_TUNNEL) ||
+	    !fs->csum_pre)
+		return -1;
+	if (fs->changes) {
+		ip->saddr = fs->xlate.saddr;
+		ip->daddr = fs->xlate.daddr;
+		l4[0] = fs->xlate.sport;
+		l4[1] = fs->xlate.dport;
+	}
+	if (fs->ip_acc)
+		ip->check = csum_apply(ip->check, fs->ip_acc);
+	if (t.proto == EG_IPPROTO_TCP) {
+		if (fs->l4_acc && (void *)(l4 + 9) <= end)
+			l4[8] = csum_apply(l4[8], fs->l4_acc);
+	} else if (l4[3] && fs->l4_acc) { /* a zero UDP checksum stays zero */
+		c = csum_apply(l4[3], fs->l4_acc);
+		l4[3] = c ?: 0xffff;
+	}
+	stat = fs->changes ? EG_STAT_NAT_PLAIN : EG_STAT_PASS;
+	eg_count(EG_STAT_RX, len);
+	eg_count(stat, len);
+	return XDP_PASS;
+}
+
+/* The full path: every packet the express lane did not answer. */
+static __noinline int xdp_full(struct xdp_md *ctx)
 {
 	struct cursor c = { .pos = (void *)(long)ctx->data, .end = (void *)(long)ctx->data_end };
 	__u64 len = c.end - c.pos;
@@ -44,6 +120,7 @@ int xdp_eg_ingress(struct xdp_md *ctx)
 	struct eg_flow_slot *fs = NULL;
 	struct eg_xdp_meta *m;
 	__u32 zero = 0, cpu = 0;
+	bool fc_key = false;
 	int ret;
 
 	eg_count(EG_STAT_RX, len);
@@ -52,13 +129,21 @@ int xdp_eg_ingress(struct xdp_md *ctx)
 		goto drop;
 	if (ret == 0)
 		goto pass;
+	/* An established flow's packet is answered from this CPU's flow cache when it can be:
+	 * one cache line instead of a hash lookup and a conntrack refresh. The slot's key is read
+	 * first, so that its line (often not in L1 under many flows) is on its way while the checks
+	 * below, which do not need it, run; the slot answers only after them. */
+	if (fc_usable(&p)) {
+		fs = fc_slot(&p.t);
+		fc_key = fs && fc_key_eq(fs, &p.t);
+	}
 	cfg = bpf_map_lookup_elem(&eg_config, &zero);
 	if (!cfg || !(cfg->flags & EG_CFG_ENABLED))
 		goto pass;
 	if (eg_platform(p.t.saddr) || eg_platform(p.t.daddr))
 		goto pass;
 
-	ret = eg_steer(&p, cfg, &cpu);
+	ret = eg_steer(ctx, ctx->ingress_ifindex, &p, cfg, &cpu);
 	if (ret < 0)
 		goto drop;
 	if (ret == EG_STEER_ESP) {
@@ -72,14 +157,7 @@ int xdp_eg_ingress(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
-	/* An established flow's packet is answered from this CPU's flow cache when it can be:
-	 * one cache line instead of a hash lookup and a conntrack refresh. */
-	ret = EG_FC_MISS;
-	if (fc_usable(&p)) {
-		fs = fc_slot(&p.t);
-		if (fs)
-			ret = fc_hit(fs, &p, cfg, &a);
-	}
+	ret = fs && fc_key ? fc_hit(fs, cfg, &a) : EG_FC_MISS;
 	if (ret == EG_FC_MISS) {
 		ret = eg_flow_out(&p, cfg, &a);
 		if (!ret && a.ct_hit && fs)
@@ -121,4 +199,14 @@ pass:
 drop:
 	eg_count(-ret, len);
 	return XDP_DROP;
+}
+
+/* The express lane first; the full path, with its packet and action structs, only without it
+ * (out of line: inlined, clang zeroed those structs before the express lane ran). */
+SEC("xdp")
+int xdp_eg_ingress(struct xdp_md *ctx)
+{
+	int ret = xdp_express(ctx);
+
+	return ret >= 0 ? ret : xdp_full(ctx);
 }

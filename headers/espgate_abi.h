@@ -38,6 +38,7 @@ enum eg_limits {
 	EG_MAX_RNETMAP = 4096,	  /* remote-netmap rules (x2 directions, x2 generations) */
 	EG_FIB_CACHE_SLOTS = 256, /* per-CPU route cache of the XDP_REDIRECT path */
 	EG_FLOW_CACHE_BITS = 12,  /* per-CPU flow cache in front of conntrack: 4096 slots */
+	EG_FLOW_CACHE_SLOTS = 1u << EG_FLOW_CACHE_BITS,
 };
 
 /* How long a cached bpf_fib_lookup result is used: a route or neighbour change reaches the
@@ -123,6 +124,12 @@ enum eg_stat {
 	EG_STAT_TUNNEL_IN,	  /* decrypted packet accepted untranslated */
 	EG_STAT_NAT_PLAIN,	  /* translated, bound for no tunnel (masquerade, inside DNAT) */
 	EG_STAT_DROP_CLEARTEXT,	  /* plaintext arriving for a flow that must come decrypted */
+
+	/* our in mark on a packet without that child's XFRM state: someone else set the mark
+	 * (EG_CFG_SA_CHECK) */
+	EG_STAT_DROP_NOT_DECRYPTED,
+	/* on the hairpin's eg1, bound for no tunnel: routed back into eg0 it would loop */
+	EG_STAT_DROP_HAIRPIN_LOOP,
 	EG_STAT_MAX,
 };
 
@@ -138,6 +145,11 @@ enum eg_cfg_flags {
 	EG_CFG_ENABLED = 1u << 0,
 	EG_CFG_REDIRECT = 1u << 1, /* fib_lookup + XDP_REDIRECT for flows bound for no tunnel */
 	EG_CFG_CPUMAP = 1u << 2,   /* steer ESP to a CPU chosen by SPI */
+	/* A packet with an in mark must carry the XFRM state (sec_path) of that child's SA, whose
+	 * reqid is EG_REQID(child), else EG_STAT_DROP_NOT_DECRYPTED: a mark someone else set cannot
+	 * pass plaintext off as decrypted. espgated always sets it; only BPF_PROG_TEST_RUN, which
+	 * cannot give a packet a sec_path, runs the inbound cases without it. */
+	EG_CFG_SA_CHECK = 1u << 3,
 };
 
 struct eg_config {
@@ -151,7 +163,9 @@ struct eg_config {
 	__u64 ct_timeout_udp;
 	__u64 ct_timeout_icmp;
 	__u32 masq_rule; /* eg_nat_rules index of the internet masquerade (EG_NAT_MASQ), 0 = none */
-	__u32 pad;
+	/* ifindex of the hairpin's eg1 (0 = none): what tc_eg_nat there does not hand to a child
+	 * would be routed back into eg0, so it is EG_STAT_DROP_HAIRPIN_LOOP */
+	__u32 hairpin_ifindex;
 };
 
 enum eg_child_flags {
@@ -392,8 +406,9 @@ struct eg_fib_entry {
 };
 
 /*
- * One slot of the per-CPU flow cache XDP consults before the conntrack hash (eg_flow_cache,
- * indexed by a hash of the tuple): a copy of what an established entry says, filled when a
+ * One slot of the per-CPU flow cache XDP consults before the conntrack hash (eg_flow_cache: CPU
+ * n's EG_FLOW_CACHE_SLOTS slots at n * EG_FLOW_CACHE_SLOTS, indexed by a hash of the tuple; one
+ * cache line each, the map's values being page-aligned): a copy of what an established entry says, filled when a
  * packet hits the entry. It answers for packets of that tuple without TCP SYN, FIN or RST (those
  * take the full path, which moves the TCP state and clamps the MSS) for EG_FLOW_CACHE_JIFFIES
  * (at most EG_FLOW_CACHE_NS), and is only filled for an entry that lives longer than that, so
@@ -408,7 +423,11 @@ struct eg_flow_slot {
 	__u32 child;		/* the entry's child (EG_CT_TO_TUNNEL) */
 	__u32 gen;		/* eg_config.gen at the fill */
 	__u8 flags;		/* the entry's enum eg_ct_flags */
-	__u8 pad[7];
+	__u8 changes;		/* xlate differs from key */
+	__u16 ip_acc;		/* TCP/UDP: the folded checksum differences of the translation, */
+	__u16 l4_acc;		/* IPv4 header's and L4's, as apply_xdp would accumulate them */
+	__u8 csum_pre;		/* ip_acc and l4_acc are set */
+	__u8 pad[9];		/* to 64 bytes: one cache line */
 };
 
 /* IKE per-source token bucket. */

@@ -798,6 +798,28 @@ static void spis_drop(struct eg_dp *dp, struct dp_child *c)
 	c->n_spi = 0;
 }
 
+/* The eg1 tc_eg_nat is attached to (0: none), for eg_config.hairpin_ifindex. */
+static uint32_t hairpin_ifindex(const struct eg_dp *dp)
+{
+	for (unsigned int i = 0; i < dp->n_ifs; i++)
+		if (!strcmp(dp->ifs[i].name, EG_HAIRPIN_IN))
+			return (uint32_t)dp->ifs[i].ifindex;
+	return 0;
+}
+
+/* eg_config.hairpin_ifindex follows eg1 as it is attached, re-created or removed. */
+static int hairpin_config(struct eg_dp *dp)
+{
+	struct eg_config ec;
+
+	if (dp_config_read(&dp->m, &ec))
+		memset(&ec, 0, sizeof(ec));
+	if (ec.hairpin_ifindex == hairpin_ifindex(dp))
+		return 0;
+	ec.hairpin_ifindex = hairpin_ifindex(dp);
+	return dp_config_write(&dp->m, &ec);
+}
+
 int eg_dp_apply(struct eg_dp *dp, const struct eg_config_file *cfg, const struct eg_child_ids *ids,
 		char *err, size_t errlen)
 {
@@ -954,7 +976,8 @@ int eg_dp_apply(struct eg_dp *dp, const struct eg_config_file *cfg, const struct
 	if (dp_config_read(&dp->m, &ec))
 		memset(&ec, 0, sizeof(ec));
 	ec.gen = ng;
-	ec.flags |= EG_CFG_ENABLED;
+	ec.flags |= EG_CFG_ENABLED | EG_CFG_SA_CHECK;
+	ec.hairpin_ifindex = hairpin_ifindex(dp);
 	if (!ec.ike_rate) {
 		ec.ike_rate = EG_DP_IKE_RATE;
 		ec.ike_burst = EG_DP_IKE_BURST;
@@ -1912,6 +1935,11 @@ int eg_dp_open(struct eg_dp **out, const struct eg_config_file *cfg, const char 
 		if (rc)
 			goto err_close; /* what was attached stays: it is as safe as before */
 	}
+	rc = hairpin_config(dp);
+	if (rc) {
+		errf(err, errlen, "writing eg_config: %s", strerror(-rc));
+		goto err_close;
+	}
 	*out = dp;
 	return 0;
 err_close:
@@ -1925,7 +1953,7 @@ err_free:
 
 int eg_dp_hairpin(struct eg_dp *dp, char *err, size_t errlen)
 {
-	int idx = (int)if_nametoindex(EG_HAIRPIN_IN);
+	int idx = (int)if_nametoindex(EG_HAIRPIN_IN), rc;
 	unsigned int i;
 
 	for (i = 0; i < dp->n_ifs; i++)
@@ -1939,14 +1967,20 @@ int eg_dp_hairpin(struct eg_dp *dp, char *err, size_t errlen)
 			close(dp->ifs[i].tc_link);
 		dp->ifs[i] = dp->ifs[--dp->n_ifs];
 	}
-	if (!idx || dp->no_attach)
-		return 0;
-	if (dp->n_ifs >= EG_DP_MAX_IFS) {
-		errf(err, errlen, "%s: no room for another interface", EG_HAIRPIN_IN);
-		return -ENOSPC;
+	if (idx && !dp->no_attach) {
+		if (dp->n_ifs >= EG_DP_MAX_IFS) {
+			errf(err, errlen, "%s: no room for another interface", EG_HAIRPIN_IN);
+			return -ENOSPC;
+		}
+		/* locally generated packets are CHECKSUM_PARTIAL: tc only, as at start */
+		rc = attach_if(dp, EG_HAIRPIN_IN, true, err, errlen);
+		if (rc)
+			return rc;
 	}
-	/* locally generated packets are CHECKSUM_PARTIAL: tc only, as at start */
-	return attach_if(dp, EG_HAIRPIN_IN, true, err, errlen);
+	rc = hairpin_config(dp);
+	if (rc)
+		errf(err, errlen, "writing eg_config: %s", strerror(-rc));
+	return rc;
 }
 
 static const char *const pinned_maps[] = {

@@ -43,6 +43,16 @@ _Static_assert(offsetof(struct ldr_tcx_info, ifindex) ==
 		       offsetof(struct bpf_link_info, raw_tracepoint),
 	       "the tcx member starts the bpf_link_info union");
 
+int ldr_size_maps(struct espgate_bpf *skel)
+{
+	int ncpu = libbpf_num_possible_cpus();
+
+	if (ncpu < 1)
+		return ncpu < 0 ? ncpu : -EINVAL;
+	return bpf_map__set_max_entries(skel->maps.eg_flow_cache,
+					(uint32_t)ncpu * EG_FLOW_CACHE_SLOTS);
+}
+
 int ldr_open(struct ldr *l, const char *pin_root, uint32_t ct_max)
 {
 	struct bpf_object_open_opts oo = { .sz = sizeof(oo), .pin_root_path = pin_root };
@@ -59,7 +69,7 @@ int ldr_open(struct ldr *l, const char *pin_root, uint32_t ct_max)
 			bpf_map__set_pin_path(map, NULL);
 	if (ct_max)
 		bpf_map__set_max_entries(l->skel->maps.eg_ct, ct_max);
-	err = espgate_bpf__load(l->skel);
+	err = ldr_size_maps(l->skel) ?: espgate_bpf__load(l->skel);
 	if (err)
 		goto err_destroy;
 	return 0;

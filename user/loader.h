@@ -39,6 +39,9 @@ enum ldr_tc_flags {
 	LDR_TC_CLSACT = 1u << 1, /* never tcx (tests of the 6.1 path, operators) */
 };
 
+/* Sizes the maps that depend on this host (the flow cache: a part per possible CPU) in an opened,
+ * not yet loaded skeleton. ldr_open does it; tests that open the skeleton themselves call it. */
+int ldr_size_maps(struct espgate_bpf *skel);
 /* ct_max: conntrack entries (0 = compiled default). */
 int ldr_open(struct ldr *l, const char *pin_root, uint32_t ct_max);
 /* Native XDP on ifindex. */

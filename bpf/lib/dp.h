@@ -27,7 +27,9 @@ struct eg_act {
 	__u8 icmp_err;	     /* ICMP error of a known flow: nt = outer addresses, ni = quote */
 	__u8 ct_hit;	     /* an existing conntrack entry decided (ct_flags, ct_expires) */
 	__u8 ct_flags;
-	__u8 pad;
+	__u8 csum_pre; /* TCP/UDP from the flow cache: ip_acc, l4_acc precomputed */
+	__u16 ip_acc;  /* folded checksum differences (see struct eg_flow_slot) */
+	__u16 l4_acc;
 	__u64 ct_expires;
 	struct eg_ct_key ni; /* ICMP error: the quoted tuple to write */
 };
@@ -308,13 +310,37 @@ static __always_inline int eg_icmp_err(const struct eg_pkt *p, const struct eg_c
 	return 0;
 }
 
+/*
+ * The checksum differences of rewriting tuple o to n, accumulated as apply_xdp does: the IPv4
+ * header's (changed addresses only) and, on top of it, the L4 checksum's (ports). The flow cache
+ * keeps them folded, so a hit applies them without recomputing; the results are the same bytes
+ * (one's complement sums of the same residue, never zero).
+ */
+static __always_inline __u32 xlate_ip_acc(const struct eg_ct_key *o, const struct eg_ct_key *n)
+{
+	__u32 acc = 0;
+
+	if (o->saddr != n->saddr)
+		acc = csum_acc32(acc, o->saddr, n->saddr);
+	if (o->daddr != n->daddr)
+		acc = csum_acc32(acc, o->daddr, n->daddr);
+	return acc;
+}
+
+static __always_inline __u32 xlate_port_acc(__u32 acc, const struct eg_ct_key *o,
+					    const struct eg_ct_key *n)
+{
+	acc = csum_acc16(acc, o->sport, n->sport);
+	return csum_acc16(acc, o->dport, n->dport);
+}
+
 #define EG_FC_MISS 1
 
 /*
- * The flow cache slot of tuple t. The words are rotated apart before they are combined (in
- * network order the varying bytes of addresses and ports sit at the same bit positions and
- * would cancel), then mixed (lowbias32's finaliser) so the top bits index the slot. A crafted
- * collision costs only the full path.
+ * This CPU's flow cache slot of tuple t. The words are rotated apart before they are combined
+ * (in network order the varying bytes of addresses and ports sit at the same bit positions and
+ * would cancel), then mixed (lowbias32's finaliser) so the top bits index the slot among this
+ * CPU's EG_FLOW_CACHE_SLOTS. A crafted collision costs only the full path.
  */
 static __always_inline struct eg_flow_slot *fc_slot(const struct eg_ct_key *t)
 {
@@ -326,7 +352,7 @@ static __always_inline struct eg_flow_slot *fc_slot(const struct eg_ct_key *t)
 	h ^= h >> 15;
 	h *= 0x846ca68bu;
 	h ^= h >> 16;
-	slot = h >> (32 - EG_FLOW_CACHE_BITS);
+	slot = bpf_get_smp_processor_id() << EG_FLOW_CACHE_BITS | h >> (32 - EG_FLOW_CACHE_BITS);
 	return bpf_map_lookup_elem(&eg_flow_cache, &slot);
 }
 
@@ -336,17 +362,28 @@ static __always_inline bool fc_usable(const struct eg_pkt *p)
 	return !p->frag && !p->icmp_err && !(p->tcp_flags & (EG_TCP_SYN | EG_TCP_FIN | EG_TCP_RST));
 }
 
-/* eg_hit_out from a cache slot: 0 with *a filled, EG_FC_MISS, or a drop. */
-static __always_inline int fc_hit(const struct eg_flow_slot *fs, const struct eg_pkt *p,
-				  const struct eg_config *cfg, struct eg_act *a)
+/* Does slot fs hold tuple tk? */
+static __always_inline bool fc_key_eq(const struct eg_flow_slot *fs, const struct eg_ct_key *tk)
 {
-	const __u64 *k = (const __u64 *)&fs->key, *t = (const __u64 *)&p->t;
+	const __u64 *k = (const __u64 *)&fs->key, *t = (const __u64 *)tk;
+
+	return k[0] == t[0] && k[1] == t[1];
+}
+
+/* eg_hit_out from a cache slot holding the packet's tuple (fc_key_eq): 0 with *a filled,
+ * EG_FC_MISS, or a drop. */
+static __always_inline int fc_hit(const struct eg_flow_slot *fs, const struct eg_config *cfg,
+				  struct eg_act *a)
+{
 	struct eg_child *ch;
 
-	if (k[0] != t[0] || k[1] != t[1] || fs->gen != cfg->gen || bpf_jiffies64() >= fs->until)
+	if (fs->gen != cfg->gen || bpf_jiffies64() >= fs->until)
 		return EG_FC_MISS;
 	a->nt = fs->xlate;
-	a->xlate = !tuple_eq(&a->nt, &p->t);
+	a->xlate = fs->changes;
+	a->csum_pre = fs->csum_pre;
+	a->ip_acc = fs->ip_acc;
+	a->l4_acc = fs->l4_acc;
 	if (fs->flags & EG_CT_TO_TUNNEL) {
 		a->child = fs->child;
 		ch = bpf_map_lookup_elem(&eg_children, &a->child);
@@ -371,6 +408,17 @@ static __always_inline void fc_fill(struct eg_flow_slot *fs, const struct eg_pkt
 	fs->child = a->child;
 	fs->gen = cfg->gen;
 	fs->flags = a->ct_flags;
+	fs->changes = a->xlate;
+	fs->csum_pre = 0;
+	if (p->l4_hdr && p->ports &&
+	    (p->t.proto == EG_IPPROTO_TCP || p->t.proto == EG_IPPROTO_UDP)) {
+		__u32 ipacc = a->xlate ? xlate_ip_acc(&p->t, &a->nt) : 0;
+		__u32 l4acc = a->xlate ? xlate_port_acc(ipacc, &p->t, &a->nt) : 0;
+
+		fs->ip_acc = csum_fold32(ipacc);
+		fs->l4_acc = csum_fold32(l4acc);
+		fs->csum_pre = 1;
+	}
 }
 
 /* Plaintext entering the gateway: from the inside, or replies to masqueraded flows. */
@@ -642,6 +690,31 @@ static __always_inline int apply_xdp(struct xdp_md *ctx, const struct eg_pkt *p,
 		return a->xlate ? apply_icmp_err(data, end, p, a) : 0;
 	if ((void *)(ip + 1) > end)
 		return -EG_STAT_DROP_MALFORMED;
+	if (a->csum_pre) {
+		/* a TCP/UDP flow cache hit (no SYN: nothing to clamp): the differences are known */
+		__be16 *l4 = data + (p->l4_off & 0xff);
+
+		if ((void *)(l4 + 4) > end) /* eg_parse saw the whole L4 header */
+			return -EG_STAT_DROP_MALFORMED;
+		if (a->xlate) {
+			ip->saddr = a->nt.saddr;
+			ip->daddr = a->nt.daddr;
+			l4[0] = a->nt.sport;
+			l4[1] = a->nt.dport;
+		}
+		if (a->ip_acc)
+			ip->check = csum_apply(ip->check, a->ip_acc);
+		if (p->t.proto == EG_IPPROTO_TCP) {
+			if ((void *)(l4 + 9) > end)
+				return -EG_STAT_DROP_MALFORMED;
+			if (a->l4_acc)
+				l4[8] = csum_apply(l4[8], a->l4_acc);
+		} else if (l4[3] && a->l4_acc) { /* a zero UDP checksum stays zero */
+			c = csum_apply(l4[3], a->l4_acc);
+			l4[3] = c ?: 0xffff;
+		}
+		return 0;
+	}
 	if (a->xlate) {
 		if (ip->saddr != a->nt.saddr) {
 			ipacc = csum_acc32(ipacc, ip->saddr, a->nt.saddr);

@@ -139,10 +139,19 @@ struct {
 	__type(value, struct eg_fib_entry);
 } eg_fib_cache __weak SEC(".maps");
 
-/* Flow cache in front of eg_ct for XDP (struct eg_flow_slot); per CPU, not pinned. */
+/*
+ * Flow cache in front of eg_ct for XDP (struct eg_flow_slot), not pinned. Per CPU by index: CPU
+ * n owns slots n * EG_FLOW_CACHE_SLOTS and on, and only CPU n touches them. A plain array rather
+ * than a per-CPU one: its lookup is one multiply-add where a per-CPU array's first loads the
+ * element's pointer from a table (32 KiB for 4096 slots, a second cache miss per packet under
+ * many flows: perf). Mmapable so its values are page-aligned: every 64-byte slot is one cache
+ * line. The loader (ldr_size_maps) sizes it for the possible CPUs; a CPU beyond the size finds
+ * no slot and takes the full path.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1u << EG_FLOW_CACHE_BITS);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, EG_FLOW_CACHE_SLOTS);
 	__type(key, __u32);
 	__type(value, struct eg_flow_slot);
 } eg_flow_cache __weak SEC(".maps");

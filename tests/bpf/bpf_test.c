@@ -4,7 +4,9 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -16,6 +18,7 @@
 #include <netinet/in.h>
 #include "espgate_abi.h"
 #include "bpf_test.h"
+#include "loader.h"
 
 static uint16_t csum_fold(uint32_t sum)
 {
@@ -249,7 +252,7 @@ int bt_open_ct(struct bt *t, uint32_t ct_max)
 	bpf_object__for_each_map(map, t->skel->obj) bpf_map__set_pin_path(map, NULL);
 	if (ct_max)
 		bpf_map__set_max_entries(t->skel->maps.eg_ct, ct_max);
-	err = espgate_bpf__load(t->skel);
+	err = ldr_size_maps(t->skel) ?: espgate_bpf__load(t->skel);
 	if (err) {
 		espgate_bpf__destroy(t->skel);
 		t->skel = NULL;
@@ -405,4 +408,26 @@ int bt_done(struct bt *t)
 	printf("1..%d\n", t->n);
 	printf("%d passed, %d failed\n", t->n - t->failed, t->failed);
 	return t->failed ? 1 : 0;
+}
+
+int bt_gateway_netns(const char *addrs)
+{
+	char cmd[512], a[64];
+	int n, off;
+
+	if (unshare(CLONE_NEWNET))
+		return -1;
+	off = snprintf(cmd, sizeof(cmd),
+		       "ip link set lo up && ip route add default dev lo && "
+		       "sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv4.conf.lo.forwarding=1");
+	while (sscanf(addrs, " %63s%n", a, &n) == 1 && off > 0 && (size_t)off < sizeof(cmd)) {
+		off += snprintf(cmd + off, sizeof(cmd) - (size_t)off,
+				" && ip addr add %s/32 dev lo", a);
+		addrs += n;
+	}
+	if (off <= 0 || (size_t)off >= sizeof(cmd) || system(cmd) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
 }

@@ -77,5 +77,11 @@ void bt_xdp(struct bt *t, int fd, const char *name, struct pkt in, int ret, cons
 void bt_tc(struct bt *t, int fd, const char *name, struct pkt in, uint32_t mark, int ret,
 	   const struct pkt *out, int stat, int want_mark);
 int bt_done(struct bt *t);
+/* Moves the process into a network namespace of its own that looks like a gateway's: lo up, IPv4
+ * forwarding on, a default route, and addrs (space-separated IPv4 addresses) local on lo. ESP/IKE
+ * steering claims only what is addressed to the gateway (bpf_fib_lookup in BPF_PROG_TEST_RUN's
+ * namespace), so this makes exactly those addresses ours, whatever the host's own setup.
+ * Returns 0 or -1 (errno set, or EINVAL when a command failed). */
+int bt_gateway_netns(const char *addrs);
 
 #endif /* EG_TESTS_BPF_TEST_H */

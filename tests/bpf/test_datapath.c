@@ -180,6 +180,8 @@ static void setup(uint32_t ike_rate)
 	};
 
 	memset(&cfg, 0, sizeof(cfg));
+	/* EG_CFG_SA_CHECK off, explicitly: BPF_PROG_TEST_RUN cannot give a packet the sec_path it
+	 * looks for, so the inbound cases test what lies behind it; sa_check() runs with it on. */
 	cfg.flags = EG_CFG_ENABLED;
 	cfg.ike_rate = ike_rate;
 	cfg.ike_burst = 2;
@@ -654,6 +656,198 @@ static void table(void)
 	X("IPv4 with IHL 4 is malformed", in, XDP_DROP, NULL, EG_STAT_DROP_MALFORMED, 0);
 }
 
+static void config_set(uint32_t flags_on, uint32_t flags_off, uint32_t hairpin_ifindex)
+{
+	struct eg_config c;
+
+	must(dp_config_read(&dm, &c), "reading config");
+	c.flags = (c.flags | flags_on) & ~flags_off;
+	c.hairpin_ifindex = hairpin_ifindex;
+	must(dp_config_write(&dm, &c), "config");
+}
+
+/*
+ * EG_CFG_SA_CHECK on, as espgated runs: a packet with an in mark must carry the child's XFRM
+ * state, which no BPF_PROG_TEST_RUN packet has, so every marked packet is DROP_NOT_DECRYPTED,
+ * before conntrack or translation. Plaintext is not affected.
+ */
+static void sa_check(void)
+{
+	const uint32_t host = IP(10, 1, 1, 66), snat = IP(100, 64, 0, 18), pa = IP(192, 168, 88, 1);
+	struct pkt o;
+
+	config_set(EG_CFG_SA_CHECK, 0, 0);
+	T(tc_fd, "check on: in mark without XFRM state (a mark someone else set) is dropped",
+	  P(pa, 80, snat, 40000, IPPROTO_TCP, ACK), EG_MARK_IN(C_HOST), TC_ACT_SHOT, NULL,
+	  EG_STAT_DROP_NOT_DECRYPTED, -1);
+	T(tc_fd, "check on: a partner-initiated SYN with a forged in mark is dropped the same way",
+	  P(pa, 50000, snat, 8080, IPPROTO_TCP, SYN), EG_MARK_IN(C_HOST), TC_ACT_SHOT, NULL,
+	  EG_STAT_DROP_NOT_DECRYPTED, -1);
+	T(tc_fd, "check on: in mark of child 0 is dropped",
+	  P(pa, 80, snat, 40000, IPPROTO_TCP, ACK), EG_MARK_IN(0), TC_ACT_SHOT, NULL,
+	  EG_STAT_DROP_NOT_DECRYPTED, -1);
+	T(nat_fd, "check on: tc_eg_nat drops an in mark without XFRM state",
+	  P(pa, 80, snat, 40000, IPPROTO_TCP, ACK), EG_MARK_IN(C_HOST), TC_ACT_SHOT, NULL,
+	  EG_STAT_DROP_NOT_DECRYPTED, -1);
+	o = P(snat, 42001, pa, 80, IPPROTO_TCP, SYN);
+	T(nat_fd, "check on: plaintext through tc_eg_nat is translated as before",
+	  P(host, 42001, pa, 80, IPPROTO_TCP, SYN), 0, TC_ACT_OK, &o, EG_STAT_NAT_OUT,
+	  EG_MARK_OUT(C_HOST));
+	T(tc_fd, "check on: a foreign mark is left alone", P(pa, 80, snat, 40000, IPPROTO_TCP, ACK),
+	  0x12345678, TC_ACT_OK, NULL, -1, 0x12345678);
+	config_set(0, EG_CFG_SA_CHECK, 0);
+	o = P(pa, 80, host, 40000, IPPROTO_TCP, ACK);
+	T(tc_fd, "check off again: the same marked packet is reverse-translated",
+	  P(pa, 80, snat, 40000, IPPROTO_TCP, ACK), EG_MARK_IN(C_HOST), TC_ACT_OK, &o,
+	  EG_STAT_NAT_IN, EG_MARK_IN(C_HOST));
+}
+
+/*
+ * tc_eg_nat on the hairpin's eg1 (eg_config.hairpin_ifindex = 1: BPF_PROG_TEST_RUN runs tc
+ * programs on the loopback device): what no child takes would be routed back into eg0 and loop,
+ * so it is DROP_HAIRPIN_LOOP; tunnel traffic, multicast and non-IPv4 go on.
+ */
+static void hairpin(void)
+{
+	const uint32_t host = IP(10, 1, 1, 66), snat = IP(100, 64, 0, 18), pa = IP(192, 168, 88, 1),
+		       other = IP(10, 9, 9, 9);
+	struct pkt o, v6;
+
+	config_set(0, 0, 1);
+	o = P(snat, 42002, pa, 80, IPPROTO_TCP, SYN);
+	T(nat_fd, "hairpin: the host's packet for a child leaves translated and marked",
+	  P(host, 42002, pa, 80, IPPROTO_TCP, SYN), 0, TC_ACT_OK, &o, EG_STAT_NAT_OUT,
+	  EG_MARK_OUT(C_HOST));
+	T(nat_fd, "hairpin: a packet to a remote selector that no child takes is dropped (no loop)",
+	  P(other, 5000, pa, 80, IPPROTO_UDP, 0), 0, TC_ACT_SHOT, NULL, EG_STAT_DROP_HAIRPIN_LOOP,
+	  0);
+	T(nat_fd, "hairpin: ICMP no child takes is dropped too",
+	  PS(&(struct pkt_spec){ .saddr = other, .daddr = pa, .proto = IPPROTO_ICMP, .sport = 9 }),
+	  0, TC_ACT_SHOT, NULL, EG_STAT_DROP_HAIRPIN_LOOP, 0);
+	T(nat_fd, "hairpin: multicast is never forwarded: it passes",
+	  P(other, 5353, IP(224, 0, 0, 251), 5353, IPPROTO_UDP, 0), 0, TC_ACT_OK, NULL,
+	  EG_STAT_PASS, 0);
+	memset(&v6, 0, sizeof(v6));
+	v6.b[12] = 0x86;
+	v6.b[13] = 0xdd;
+	v6.b[14] = 0x60;
+	v6.b[20] = 59;
+	v6.len = 54;
+	T(nat_fd, "hairpin: IPv6 passes", v6, 0, TC_ACT_OK, NULL, EG_STAT_PASS, 0);
+	config_set(0, 0, 2);
+	T(nat_fd, "another interface than the hairpin's: the same packet passes",
+	  P(other, 5001, pa, 80, IPPROTO_UDP, 0), 0, TC_ACT_OK, NULL, EG_STAT_PASS, 0);
+	config_set(0, 0, 0);
+	T(nat_fd, "no hairpin configured: the same packet passes",
+	  P(other, 5002, pa, 80, IPPROTO_UDP, 0), 0, TC_ACT_OK, NULL, EG_STAT_PASS, 0);
+}
+
+/* A UDP frame to port dport whose first payload word is spi, zero UDP checksum (kept zero). */
+static struct pkt U(uint32_t s, uint16_t sp, uint32_t d, uint16_t dp, uint32_t spi) {
+	struct pkt p = PS(&(struct pkt_spec){ .saddr = s,
+					      .daddr = d,
+					      .proto = IPPROTO_UDP,
+					      .sport = sp,
+					      .dport = dp,
+					      .payload_len = 32,
+					      .udp_csum_zero = true });
+	uint32_t n = htonl(spi);
+
+	memcpy(p.b + 42, &n, 4);
+	return p;
+}
+
+/* An ESP frame (protocol 50) with this SPI. */
+static struct pkt
+E(uint32_t s, uint32_t d, uint32_t spi) {
+	struct pkt p =
+		PS(&(struct pkt_spec){ .saddr = s, .daddr = d, .proto = 50, .payload_len = 32 });
+	uint32_t n = htonl(spi);
+
+	memcpy(p.b + 34, &n, 4);
+	return p;
+}
+
+/*
+ * Steering claims only what is addressed to the gateway (issue 3): main() made 198.19.0.1 and
+ * 10.1.0.1 local, with forwarding on and a default route. An inside host's own NAT-T, IKE and
+ * ESP to elsewhere is masqueraded or classified into a tunnel like any packet; the same to one of
+ * the gateway's addresses keeps the unknown-SPI drop and the IKE rate limit.
+ */
+static void
+transit(void)
+{
+	const uint32_t gw = IP(198, 19, 0, 1), gwin = IP(10, 1, 0, 1), host = IP(10, 1, 1, 66),
+		       snat = IP(100, 64, 0, 18), pa = IP(192, 168, 88, 1), ws = IP(10, 1, 6, 6),
+		       srv = IP(8, 8, 4, 4), other = IP(10, 9, 9, 9);
+	struct pkt o;
+
+	o = U(gw, 4500, srv, 4500, 0xabad1dea);
+	X("inside NAT-T (UDP 4500, SPI 0xabad1dea) to an internet server is masqueraded",
+	  U(ws, 4500, srv, 4500, 0xabad1dea), XDP_PASS, &o, EG_STAT_NAT_PLAIN, 0);
+	X("inside NAT-T: the flow's next packet is masqueraded the same (conntrack)",
+	  U(ws, 4500, srv, 4500, 0xabad1dea), XDP_PASS, &o, EG_STAT_NAT_PLAIN, 0);
+	o = U(srv, 4500, ws, 4500, 0x1234567);
+	X("inside NAT-T: the server's reply to the gateway is un-masqueraded, not an unknown SPI",
+	  U(srv, 4500, gw, 4500, 0x1234567), XDP_PASS, &o, EG_STAT_NAT_PLAIN, 0);
+	o = U(gw, 4500, srv, 4500, 0);
+	X("inside NAT-T: its IKE (non-ESP marker) leaves masqueraded too",
+	  U(ws, 4500, srv, 4500, 0), XDP_PASS, &o, EG_STAT_NAT_PLAIN, 0);
+	o = U(gw, 1500, srv, 500, 0);
+	for (int i = 0; i < 3; i++)
+		X("inside IKE (UDP 500) to an internet server is masqueraded, never rate-limited",
+		  U(ws, 1500, srv, 500, 0), XDP_PASS, &o, EG_STAT_NAT_PLAIN, 0);
+	o = E(gw, srv, 0xabad1dea);
+	X("inside ESP (protocol 50) to an internet server is masqueraded by address",
+	  E(ws, srv, 0xabad1dea), XDP_PASS, &o, EG_STAT_NAT_PLAIN, 0);
+	o = U(snat, 4500, pa, 4500, 0xabad1dea);
+	X("NAT-T from a LAN host to a partner host goes into the tunnel (SNAT 1:1, child 1)",
+	  U(host, 4500, pa, 4500, 0xabad1dea), XDP_PASS, &o, EG_STAT_NAT_OUT, EG_MARK_OUT(C_HOST));
+	o = E(snat, pa, 0xabad1dea);
+	X("ESP from a LAN host to a partner host goes into the tunnel (SNAT 1:1, child 1)",
+	  E(host, pa, 0xabad1dea), XDP_PASS, &o, EG_STAT_NAT_OUT, EG_MARK_OUT(C_HOST));
+
+	X("UDP 4500 with an unknown SPI to the gateway's inside address is dropped",
+	  U(ws, 4500, gwin, 4500, 0xabad1dea), XDP_DROP, NULL, EG_STAT_DROP_UNKNOWN_SPI, 0);
+	X("ESP with an unknown SPI to the gateway's inside address is dropped", E(ws, gwin, 0xab),
+	  XDP_DROP, NULL, EG_STAT_DROP_UNKNOWN_SPI, 0);
+	o = E(gw, srv, 0xc0ffee01);
+	X("ESP with the known SPI to another address than its SA's is not ESP_PASS: masqueraded",
+	  E(ws, srv, 0xc0ffee01), XDP_PASS, &o, EG_STAT_NAT_PLAIN, 0);
+	o = E(srv, ws, 0x5eed);
+	X("inside ESP: the server's reply to the gateway is un-masqueraded, not an unknown SPI",
+	  E(srv, gw, 0x5eed), XDP_PASS, &o, EG_STAT_NAT_PLAIN, 0);
+	o = U(srv, 4500, ws, 4500, 0);
+	X("inside NAT-T: the server's IKE reply to the gateway is un-masqueraded, not IKE",
+	  U(srv, 4500, gw, 4500, 0), XDP_PASS, &o, EG_STAT_NAT_PLAIN, 0);
+	X("UDP 500 to the gateway's inside address is IKE: first within its rate",
+	  U(IP(10, 1, 6, 7), 500, gwin, 500, 0), XDP_PASS, NULL, EG_STAT_IKE_PASS, 0);
+	X("UDP 500 to the gateway's inside address is IKE: second within its rate",
+	  U(IP(10, 1, 6, 7), 500, gwin, 500, 0), XDP_PASS, NULL, EG_STAT_IKE_PASS, 0);
+	X("UDP 500 to the gateway's inside address is IKE: third over the rate",
+	  U(IP(10, 1, 6, 7), 500, gwin, 500, 0), XDP_DROP, NULL, EG_STAT_DROP_IKE_RATELIMIT, 0);
+
+	o = U(gw, 4501, srv, 4500, 0xabad1dea);
+	T(nat_fd, "tc_eg_nat: inside NAT-T to an internet server is masqueraded",
+	  U(IP(10, 1, 6, 8), 4501, srv, 4500, 0xabad1dea), 0, TC_ACT_OK, &o, EG_STAT_NAT_PLAIN, 0);
+	T(nat_fd, "tc_eg_nat: UDP 4500 with an unknown SPI to the gateway is dropped",
+	  U(srv, 4999, gw, 4500, 0xabad1dea), 0, TC_ACT_SHOT, NULL, EG_STAT_DROP_UNKNOWN_SPI, 0);
+	T(nat_fd, "tc_eg_nat: UDP 4500 with the known SPI to the gateway passes as ESP",
+	  U(srv, 4500, gw, 4500, 0xc0ffee01), 0, TC_ACT_OK, NULL, EG_STAT_ESP_PASS, 0);
+
+	/* eg1: everything there was routed into eg0 by the host, never addressed to us */
+	config_set(0, 0, 1);
+	o = U(snat, 4502, pa, 4500, 0xabad1dea);
+	T(nat_fd, "hairpin: NAT-T to a partner host leaves translated and marked for child 1",
+	  U(host, 4502, pa, 4500, 0xabad1dea), 0, TC_ACT_OK, &o, EG_STAT_NAT_OUT,
+	  EG_MARK_OUT(C_HOST));
+	T(nat_fd, "hairpin: UDP 500 no child takes is dropped (no loop), not passed as IKE",
+	  U(other, 500, pa, 500, 0), 0, TC_ACT_SHOT, NULL, EG_STAT_DROP_HAIRPIN_LOOP, 0);
+	T(nat_fd, "hairpin: ESP no child takes is dropped (no loop)", E(other, pa, 0xc0ffee01), 0,
+	  TC_ACT_SHOT, NULL, EG_STAT_DROP_HAIRPIN_LOOP, 0);
+	config_set(0, 0, 0);
+}
+
 /* Conntrack full: a 5-entry table holds two pairs; the third flow's forward insert fails after
  * its reverse half went in, and the rollback leaves no half pair. */
 static void ct_full(void)
@@ -997,6 +1191,13 @@ int main(void)
 	int err;
 
 	srandom(0xe59a7e);
+	/* A netns of our own: the gateway's addresses local, forwarding on, a default route, so
+	 * that "addressed to us" (ESP/IKE steering) means what it does on a gateway. */
+	if (bt_gateway_netns("198.19.0.1 10.1.0.1")) {
+		printf("not ok 1 - private network namespace with the gateway's addresses: %s\n",
+		       strerror(errno));
+		return 1;
+	}
 	err = open_gateway(0);
 	if (err) {
 		printf("not ok 1 - load espgate skeleton: %s\n", strerror(-err));
@@ -1007,6 +1208,9 @@ int main(void)
 	tc_fd = bpf_program__fd(t.skel->progs.tc_eg_ingress);
 	nat_fd = bpf_program__fd(t.skel->progs.tc_eg_nat);
 	table();
+	transit();
+	sa_check();
+	hairpin();
 
 	valid[nvalid++] = PS(&(struct pkt_spec){ .saddr = IP(10, 1, 1, 66),
 						 .daddr = IP(192, 168, 88, 1),

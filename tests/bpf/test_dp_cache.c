@@ -150,19 +150,19 @@ run(const struct pkt *p, int ifindex, struct pkt *out)
 static bool slot_of(const struct eg_ct_key *k, struct eg_flow_slot *out)
 {
 	int fd = bpf_map__fd(t.skel->maps.eg_flow_cache);
-	struct eg_flow_slot *v = calloc((size_t)ncpu, sizeof(*v));
-	bool found = false;
+	struct eg_flow_slot v;
 
-	for (uint32_t i = 0; v && i < (1u << EG_FLOW_CACHE_BITS) && !found; i++) {
-		if (bpf_map_lookup_elem(fd, &i, v))
+	for (uint32_t i = 0; i < EG_FLOW_CACHE_SLOTS; i++) {
+		uint32_t idx = (uint32_t)CPU * EG_FLOW_CACHE_SLOTS + i;
+
+		if (bpf_map_lookup_elem(fd, &idx, &v))
 			break;
-		if (!memcmp(&v[CPU].key, k, sizeof(*k))) {
-			*out = v[CPU];
-			found = true;
+		if (!memcmp(&v.key, k, sizeof(*k))) {
+			*out = v;
+			return true;
 		}
 	}
-	free(v);
-	return found;
+	return false;
 }
 
 static struct eg_ct_key key(uint32_t s, uint16_t sp, uint32_t d, uint16_t dp, uint8_t proto)
@@ -228,6 +228,17 @@ static void flow_cache(void)
 	      "flow cache: with the pair deleted, the third packet is still translated the same "
 	      "(answered from the slot)",
 	      "not from the cache");
+	{
+		uint64_t rx = bt_stat(&t, EG_STAT_RX), np = bt_stat(&t, EG_STAT_NAT_PLAIN);
+
+		bt_ok(&t,
+		      run(&a, 0, &o2) == XDP_PASS && !memcmp(o1.b, o2.b, o1.len) &&
+			      bt_stat(&t, EG_STAT_RX) == rx + 1 &&
+			      bt_stat(&t, EG_STAT_NAT_PLAIN) == np + 1,
+		      "flow cache: a packet from the slot (the express lane) is counted once under "
+		      "RX and once under NAT_PLAIN, as by the full path",
+		      "counters differ");
+	}
 	usleep((EG_FLOW_CACHE_NS + 30000000ull) / 1000);
 	bt_ok(&t, run(&a, 0, &o2) == XDP_PASS && bt_stat(&t, EG_STAT_CT_NEW) == n0 + 1,
 	      "flow cache: after 50 ms the slot no longer answers (the full path makes a new pair)",
@@ -282,6 +293,65 @@ static void flow_cache(void)
 			      v.state == EG_CT_FIN,
 		      "flow cache: a FIN is not answered from the slot (the entry moves to FIN)",
 		      "state unchanged");
+	}
+
+	/* from the slot, the checksum differences kept with it give the full path's bytes */
+	{
+		struct pkt syn =
+			P(IP(10, 1, 0, 8), 2100, IP(8, 8, 4, 4), 443, IPPROTO_TCP, 0x02, 0);
+		struct pkt ack =
+			P(IP(10, 1, 0, 8), 2100, IP(8, 8, 4, 4), 443, IPPROTO_TCP, 0x10, 20);
+		struct eg_ct_key kd = key(IP(10, 1, 0, 8), 2100, IP(8, 8, 4, 4), 443, IPPROTO_TCP);
+		struct pkt z;
+		struct eg_ct_key kz = key(IP(10, 1, 0, 9), 2200, IP(8, 8, 8, 8), 53, IPPROTO_UDP);
+
+		run(&syn, 0, &o1);
+		run(&ack, 0,
+		    &o1); /* a conntrack hit: translated by the full path, fills the slot */
+		ct_forget(&kd);
+		bt_ok(&t,
+		      slot_of(&kd, &fs) && fs.csum_pre && run(&ack, 0, &o2) == XDP_PASS &&
+			      o2.len == o1.len && !memcmp(o1.b, o2.b, o1.len) &&
+			      memcmp(o2.b, ack.b, ack.len) && pkt_verify_csums(o2.b, o2.len) == 0,
+		      "flow cache: a TCP segment from the slot (pair deleted) is translated to the "
+		      "full path's bytes, checksums valid",
+		      "bytes differ");
+		pkt_build(&z, &(struct pkt_spec){ .saddr = IP(10, 1, 0, 9),
+						  .daddr = IP(8, 8, 8, 8),
+						  .proto = IPPROTO_UDP,
+						  .sport = 2200,
+						  .dport = 53,
+						  .payload_len = 12,
+						  .udp_csum_zero = true });
+		run(&z, 0, &o1);
+		run(&z, 0, &o1);
+		ct_forget(&kz);
+		bt_ok(&t,
+		      slot_of(&kz, &fs) && run(&z, 0, &o2) == XDP_PASS && o2.len == o1.len &&
+			      !memcmp(o1.b, o2.b, o1.len) && o2.b[14 + 20 + 6] == 0 &&
+			      o2.b[14 + 20 + 7] == 0 && memcmp(o2.b, z.b, z.len),
+		      "flow cache: a UDP datagram without checksum from the slot keeps a zero "
+		      "checksum (translated as by the full path)",
+		      "checksum written");
+	}
+
+	/* the full path answering from the slot (here: EG_CFG_REDIRECT on, no route) takes a
+	 * UDP datagram without payload, 8 bytes of L4 in the frame */
+	{
+		struct pkt u = P(IP(10, 1, 0, 10), 2300, IP(8, 8, 8, 8), 53, IPPROTO_UDP, 0, 0);
+		struct eg_ct_key ku = key(IP(10, 1, 0, 10), 2300, IP(8, 8, 8, 8), 53, IPPROTO_UDP);
+
+		config(0, EG_CFG_REDIRECT, 0);
+		run(&u, 0, &o1);
+		run(&u, 0, &o1);
+		ct_forget(&ku);
+		bt_ok(&t,
+		      slot_of(&ku, &fs) && run(&u, 0, &o2) == XDP_PASS && o2.len == o1.len &&
+			      !memcmp(o1.b, o2.b, o1.len) && pkt_verify_csums(o2.b, o2.len) == 0,
+		      "flow cache: a 42-byte UDP frame answered from the slot by the full path is "
+		      "translated, not dropped as malformed",
+		      "dropped or differs");
+		config(0, 0, 0);
 	}
 
 	/* a tunnel flow answered from the slot still stops when its child goes down */

@@ -111,6 +111,32 @@ static struct eg_config_file *load(const char *name, const char *const *subs)
 	return c;
 }
 
+/*
+ * Switches EG_CFG_SA_CHECK in the live eg_config; returns whether it was on. espgated always
+ * sets it, but BPF_PROG_TEST_RUN cannot give a packet the sec_path it looks for: every apply()
+ * turns it off, explicitly, for the inbound cases here, and s2() proves it was set and what it
+ * does when on.
+ */
+static bool sa_check(bool on)
+{
+	struct eg_config ec;
+	bool was;
+
+	if (dp_config_read(eg_dp_maps(dp), &ec)) {
+		printf("Bail out! reading eg_config\n");
+		exit(1);
+	}
+	was = ec.flags & EG_CFG_SA_CHECK;
+	ec.flags = on ? ec.flags | EG_CFG_SA_CHECK : ec.flags & ~EG_CFG_SA_CHECK;
+	if (dp_config_write(eg_dp_maps(dp), &ec)) {
+		printf("Bail out! writing eg_config\n");
+		exit(1);
+	}
+	return was;
+}
+
+static bool applied_sa_check; /* the last apply() had set EG_CFG_SA_CHECK */
+
 static int apply(const char *name, const char *const *subs, char *err, size_t errlen)
 {
 	struct eg_config_file *c = load(name, subs);
@@ -122,6 +148,7 @@ static int apply(const char *name, const char *const *subs, char *err, size_t er
 	}
 	eg_config_free(cfg);
 	cfg = c;
+	applied_sa_check = sa_check(false);
 	return 0;
 }
 
@@ -322,8 +349,19 @@ static void s2(void)
 	X("S2: SYN 10.1.1.66 -> 192.168.88.5 leaves as 100.64.0.18, MSS clamped to 1356 (MTU "
 	  "1500 - 40 - ESP overhead 104)",
 	  SYNMSS(host, 40000, pa, 80, 1460), XDP_PASS, &o, EG_STAT_NAT_OUT, EG_MARK_OUT(c));
+	bt_ok(&t, applied_sa_check, "S2: espgated sets EG_CFG_SA_CHECK (in mark needs XFRM state)",
+	      "flag not set");
+	sa_check(true);
+	T(tc_fd,
+	  "S2: check on: the reply with the in mark but no XFRM state (no sec_path) is dropped",
+	  P(pa, 80, snat, 40000, IPPROTO_TCP, SYN | ACK), EG_MARK_IN(c), TC_ACT_SHOT, NULL,
+	  EG_STAT_DROP_NOT_DECRYPTED, -1);
+	T(nat_fd, "S2: check on: the same through tc_eg_nat",
+	  P(pa, 80, snat, 40000, IPPROTO_TCP, SYN | ACK), EG_MARK_IN(c), TC_ACT_SHOT, NULL,
+	  EG_STAT_DROP_NOT_DECRYPTED, -1);
+	sa_check(false);
 	o = P(pa, 80, host, 40000, IPPROTO_TCP, SYN | ACK);
-	T(tc_fd, "S2: decrypted reply goes back to 10.1.1.66",
+	T(tc_fd, "S2: check off: decrypted reply goes back to 10.1.1.66",
 	  P(pa, 80, snat, 40000, IPPROTO_TCP, SYN | ACK), EG_MARK_IN(c), TC_ACT_OK, &o,
 	  EG_STAT_NAT_IN, EG_MARK_IN(c));
 	o = P(snat, 5353, pb, 53, IPPROTO_UDP, 0);
@@ -562,6 +600,8 @@ static void s9(void)
 	bt_ok(&t,
 	      out.buf && strstr(out.buf, "\"NAT_PLAIN\":{\"packets\":") &&
 		      strstr(out.buf, "\"DROP_TUNNEL_DOWN\"") && strstr(out.buf, "\"xfrm_stat\"") &&
+		      strstr(out.buf, "\"DROP_NOT_DECRYPTED\"") &&
+		      strstr(out.buf, "\"DROP_HAIRPIN_LOOP\"") &&
 		      strstr(out.buf, "\"child\":\"vyos-partner/host\""),
 	      "espgatectl counters --json: drops by enum name, per-child counters, xfrm_stat",
 	      out.buf ? out.buf : "empty");
@@ -587,6 +627,12 @@ int main(void)
 	int rc;
 	struct eg_config_file *c0;
 
+	/* GW (20.0.0.1) is ours: ESP/IKE steering claims only what is addressed to us */
+	if (bt_gateway_netns("20.0.0.1")) {
+		printf("not ok 1 - private network namespace with the gateway's address: %s\n",
+		       strerror(errno));
+		return 1;
+	}
 	ids = calloc(1, sizeof(*ids));
 	c0 = load("s2-snat-into-tunnel.yaml", NULL);
 	rc = eg_dp_open(&dp, c0, NULL, EG_DP_NO_ATTACH, err, sizeof(err));

@@ -116,6 +116,44 @@ s = socket.create_connection(("198.19.0.1", 8080), timeout=5); print(s.recv(100)
 	fi
 }
 
+natt_check() { # NAME: an inside VPN client's own NAT-T and IKE through the masquerade (issue 3)
+	local out=/tmp/egdp-natt$$.txt got
+	nsenter --net=/run/netns/"$S" python3 -c '
+import select, socket, sys, time
+ss = []
+for port in (4500, 500):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("192.0.2.2", port)); ss.append(s)
+peers, end = set(), time.time() + 8
+while time.time() < end and len(peers) < 7:
+    for s in select.select(ss, [], [], 0.5)[0]:
+        data, peer = s.recvfrom(2048); s.sendto(data, peer)
+        peers.add("%s:%d>%d:%s" % (peer[0], peer[1], s.getsockname()[1], data[:4].hex()))
+open(sys.argv[1], "w").write(" ".join(sorted(peers)))' "$out" &
+	local pid=$!
+	sleep 0.5
+	# ESP-in-UDP (a non-zero SPI) from 10.1.0.2:4500, IKE from 10.1.0.2:500, 6 packets in a row
+	got=$(nt_in "$C" python3 -c '
+import socket
+n = 0
+for sport, dport, spis in ((4500, 4500, (0xabad1dea,)), (500, 500, range(1, 7))):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.1.0.2", sport)); s.settimeout(2)
+    for spi in spis:
+        s.sendto(spi.to_bytes(4, "big") + bytes(28), ("192.0.2.2", dport))
+        try:
+            n += len(s.recv(2048)) == 32
+        except socket.timeout:
+            pass
+print(n)' 2>&1)
+	wait $pid
+	if [ "$got" = 7 ] && grep -q "198.19.0.1:[0-9]*>4500:abad1dea" "$out" &&
+		[ "$(grep -o "198.19.0.1:[0-9]*>500:" "$out" | wc -l)" -eq 6 ]; then
+		tap_ok "$1: an inside host's NAT-T (UDP 4500, SPI 0xabad1dea) and 6 IKE packets (UDP 500) to the server leave masqueraded, replies return"
+	else
+		tap_fail "$1: inside NAT-T/IKE through the masquerade" "echoes back: $got of 7; server saw: $(cat "$out" 2>/dev/null)"
+	fi
+	rm -f "$out"
+}
+
 # --- native XDP --------------------------------------------------------------------------------
 offload off
 if nt_in "$GW" "$EGDP" up $PIN xdp g0 g1 -- 10.1.0.0/24 198.19.0.1 198.19.0.1:8080=10.1.0.2:80; then
@@ -132,6 +170,7 @@ else
 fi
 http_check "xdp"
 dnat_check "xdp"
+natt_check "xdp"
 t0=$(date +%s)
 udp_check "xdp" "$FLOWS"
 t1=$(date +%s)
@@ -187,6 +226,7 @@ else
 fi
 http_check "tc, CHECKSUM_PARTIAL"
 dnat_check "tc, CHECKSUM_PARTIAL"
+natt_check "tc, CHECKSUM_PARTIAL"
 udp_check "tc, CHECKSUM_PARTIAL" 2000
 csum=$(nt_in "$S" cat /proc/net/snmp | awk '/^Udp:/ {n++; if (n == 2) print $7}')
 if [ "${csum:-1}" -eq 0 ]; then

@@ -9,7 +9,10 @@
 # and the proof: a packet the gateway itself sends to a remote-selector address crosses eg1,
 # where tc_eg_nat translates its source to 100.64.0.18 (seen by the partner, counted NAT_OUT).
 # The translated, marked packet is steered to the partner by an fwmark rule standing in for
-# the XFRM out policy; ESP itself is the VM tier's. Finally --detach removes exactly ours.
+# the XFRM out policy; ESP itself is the VM tier's. A packet to the same address that no child
+# takes (UDP to another port than the selector's 9000, ICMP) would be routed back into eg0 by eg1
+# and loop until its TTL ends: it crosses eg0 once and is dropped and counted (DROP_HAIRPIN_LOOP).
+# Finally --detach removes exactly ours.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 source tests/lib/tap.sh
@@ -61,7 +64,7 @@ tunnels:
     children:
       - name: rabbitmq
         local: 100.64.0.18/32
-        remote: [198.18.170.151/32, 192.0.2.0/24, 192.168.99.0/24$1]
+        remote: [198.18.170.151/32:udp:9000, 192.0.2.0/24, 192.168.99.0/24$1]
         nat:
           - type: snat
             inside: 10.1.1.66
@@ -193,6 +196,70 @@ if [ "$(routes)" = "$want_b" ]; then
 	tap_ok "a remote selector removed from the config: its route is pruned"
 else
 	tap_fail "prune on config change" "$(routes)"
+fi
+
+# what no child takes ends on eg1 at once instead of looping eg0 -> eg1 -> eg0 (TTL 64 times)
+loop_check() { # $1: description, $2: tcpdump filter, $3: command sending one packet
+	local cap=$work/loop.txt before after n
+	: >"$cap"
+	nt_in "$G" timeout 20 tcpdump -nli eg0 -Q out "$2" >"$cap" 2>"$cap.err" &
+	local tp=$!
+	for _ in $(seq 50); do
+		grep -q listening "$cap.err" 2>/dev/null && break
+		sleep 0.1
+	done
+	before=$(nt_stat DROP_HAIRPIN_LOOP)
+	nt_in "$G" bash -c "$3" >/dev/null 2>&1
+	sleep 1 # a loop would go on for 64 rounds meanwhile
+	kill "$tp" 2>/dev/null
+	wait "$tp"
+	after=$(nt_stat DROP_HAIRPIN_LOOP)
+	n=$(grep -c ' IP ' "$cap")
+	if [ "$n" = 1 ] && [ $((after - before)) = 1 ]; then
+		tap_ok "$1: leaves eg0 once, dropped on eg1 (DROP_HAIRPIN_LOOP +1)"
+	else
+		tap_fail "$1: no hairpin loop" "seen on eg0 $n times, DROP_HAIRPIN_LOOP $before -> $after: $(head -3 "$cap")"
+	fi
+}
+loop_check "UDP to 198.18.170.151:9001 (the child only takes udp 9000)" \
+	'dst host 198.18.170.151 and udp port 9001' 'echo loop >/dev/udp/198.18.170.151/9001'
+loop_check "ICMP echo to 198.18.170.151 (no child takes ICMP)" \
+	'dst host 198.18.170.151 and icmp' 'ping -c 1 -W 1 198.18.170.151'
+# the control: with eg_config.hairpin_ifindex cleared (the datapath before the fix) the same
+# packet goes round eg0 -> eg1 -> eg0 until its TTL ends
+hairpin_ifindex() { # $1: new value; prints the old one
+	python3 - "$1" "$NT_PIN_ROOT/eg_config" <<'PY'
+import json, subprocess, sys
+pin = sys.argv[2]
+v = json.loads(subprocess.check_output(["bpftool", "-j", "map", "lookup", "pinned", pin,
+                                        "key", "0", "0", "0", "0"]))["value"]
+raw = [int(b, 16) for b in v]
+off = len(raw) - 4  # hairpin_ifindex is eg_config's last field
+print(int.from_bytes(bytes(raw[off:]), "little"))
+raw[off:] = list(int(sys.argv[1]).to_bytes(4, "little"))
+subprocess.check_call(["bpftool", "map", "update", "pinned", pin, "key", "0", "0", "0", "0",
+                       "value", *[str(b) for b in raw]])
+PY
+}
+idx=$(hairpin_ifindex 0)
+cap=$work/loop0.txt
+nt_in "$G" timeout 20 tcpdump -nli eg0 -Q out 'dst host 198.18.170.151 and udp port 9002' \
+	>"$cap" 2>"$cap.err" &
+tp=$!
+for _ in $(seq 50); do
+	grep -q listening "$cap.err" 2>/dev/null && break
+	sleep 0.1
+done
+nt_in "$G" bash -c 'echo loop >/dev/udp/198.18.170.151/9002'
+sleep 1
+kill "$tp" 2>/dev/null
+wait "$tp"
+hairpin_ifindex "$idx" >/dev/null
+n=$(grep -c ' IP ' "$cap")
+if [ "$n" -gt 10 ]; then
+	tap_ok "control: without the hairpin drop the same UDP crosses eg0 $n times (the loop the drop ends)"
+else
+	tap_fail "control: the loop without the drop" "seen on eg0 $n times"
 fi
 stop
 

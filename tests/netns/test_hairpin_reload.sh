@@ -103,6 +103,11 @@ else
 	tap_fail "no hairpin at start" "$(ip -n "$G" -o link) $(routes) $(tail -5 "$work/log")"
 fi
 
+cfg_hairpin() { # eg_config.hairpin_ifindex (its last field)
+	bpftool -j map lookup pinned "$NT_PIN_ROOT/eg_config" key 0 0 0 0 |
+		python3 -c 'import json, sys; v = json.load(sys.stdin)["value"][-4:]
+print(int.from_bytes(bytes(int(b, 16) for b in v), "little"))'
+}
 check_hairpin() { # NAME
 	local want got f s idx
 	want=$(printf '%s\n' "172.16.9.0/24 via 169.254.69.70 dev eg0 src 10.1.2.1 " \
@@ -122,6 +127,12 @@ check_hairpin() { # NAME
 		tap_ok "$1: hairpin bypass policies: out, allow, unmarked, no template, bound to eg0 (ifindex $idx)"
 	else
 		tap_fail "$1: bypass policies" "$(bypasses)"
+	fi
+	idx=$(ip -n "$G" -o link show eg1 | cut -d: -f1)
+	if [ "$(cfg_hairpin)" = "$idx" ]; then
+		tap_ok "$1: eg_config.hairpin_ifindex is eg1's ($idx)"
+	else
+		tap_fail "$1: eg_config.hairpin_ifindex" "$(cfg_hairpin), eg1 is $idx"
 	fi
 }
 wait_for_eq() { # WANT CMD: up to 3 s
@@ -221,10 +232,10 @@ echo "$r" | grep -Eq '^0 .* IP 10\.1\.2\.1\.[0-9]+ > 172\.16\.9\.5\.9003' &&
 
 reload "$work/a.yaml"
 if ! ip -n "$G" link show eg0 >/dev/null 2>&1 && [ -z "$(routes)" ] && wait_for_eq "" bypasses &&
-	kill -0 "$PID" 2>/dev/null; then
-	tap_ok "reload back: eg0/eg1, our routes and the bypass policies removed; espgated runs on"
+	kill -0 "$PID" 2>/dev/null && [ "$(cfg_hairpin)" = 0 ]; then
+	tap_ok "reload back: eg0/eg1, our routes and the bypass policies removed, eg_config.hairpin_ifindex 0; espgated runs on"
 else
-	tap_fail "reload back" "$(ip -n "$G" -o link) $(routes) $(bypasses)"
+	tap_fail "reload back" "$(ip -n "$G" -o link) $(routes) $(bypasses) hairpin_ifindex $(cfg_hairpin)"
 fi
 reload "$work/b.yaml"
 check_hairpin "second reload (new eg1)"

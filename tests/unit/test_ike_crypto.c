@@ -5,9 +5,9 @@
  * with full-size keys), RFC 2202 §3 (HMAC-SHA1), RFC 3602 §4 (AES-CBC cases 1, 2, 4), the McGrew/Viega
  * GCM specification test cases with the RFC 4106/5282 salt split, RFC 5903 §8 (ECP 19/20/21),
  * RFC 5114 App. A.3 (group 24), RFC 7748 §5.2 and §6.1 (X25519) and NIST CAVP/ACVP SP 800-135
- * IKEv2 KDF cases for HMAC-SHA1 and HMAC-SHA2-256 (SKEYSEED, DKM, child DKM with and without DH,
- * rekey SKEYSEED). Each vector is embedded as hex with its source; nothing here is computed to
- * match our own output. Round-trip and negative cases (peer value validation, weak algorithms,
+ * IKEv2 KDF cases for HMAC-SHA1, HMAC-SHA2-256 and HMAC-SHA2-512 (SKEYSEED, DKM, child DKM
+ * with and without DH, rekey SKEYSEED). Each vector is embedded as hex with its source; nothing
+ * here is computed to match our own output. Round-trip and negative cases (peer value validation, weak algorithms,
  * tampered tags) complete it.
  */
 #include <errno.h>
@@ -883,8 +883,8 @@ static void test_kdf_cavp_sha1_b(void **state)
  * NIST.CVP.ACVTS.Libraries.Crypto.IKEv2.Tests/IKEv2Tests.cs, the SP 800-135 "kdf-components
  * ikev2" algorithm that replaced the CAVS ikev2 files): 2048-bit nonces, a 224-bit g^ir, 3072 bits
  * of DKM and of child DKM. SK_d, which keys the child DKM and the rekey SKEYSEED, is the first
- * 32 bytes of DKM. No published SHA-384 or SHA-512 case of this KDF test could be found;
- * RFC 4868's PRF vectors above cover those two PRFs, and prf+ is one code path for all PRFs.
+ * 32 bytes of DKM. The SHA2-512 case follows below; no published SHA-384 case of this KDF
+ * could be found: RFC 4868's PRF vectors above cover that PRF, and prf+ is one code path.
  */
 static const char acvp256_ni[] =
 	"0a58fea9c1d4fee2e74e1aad6fb02dd5f318eb127465a112be8dc3c04d5dba62eae708f9dc1b2362"
@@ -1000,6 +1000,153 @@ static void test_kdf_acvp_sha256(void **state)
 	assert_int_equal(ike_kdf_skeyseed_rekey(prf, skd, ck(&girn), ck(&ni), ck(&nr), &rk), 0);
 	assert_hex(rk.ptr, rk.len,
 		   "05f796c8df322a7e33283ae5fa2f376d8d5efa0ac3745fc548e430031424c121");
+	ike_sa_keys_free(&k);
+	ike_secret_free(&seed);
+	ike_secret_free(&km);
+	ike_secret_free(&rk);
+	ike_secret_free(&child);
+	ike_secret_free(&child_dh);
+}
+
+/* ---- NIST ACVP SP 800-135 IKEv2 KDF: PRF_HMAC_SHA2_512 ------------------------------------- */
+
+/*
+ * NIST ACVP kdf-components-ikev2-1.0 sample, test group 13, case 241 (SHA2-512; as quoted in
+ * OpenSSL's test/recipes/30-test_evp_data/evpkdf_ikev2.txt): 2048-bit nonces and g^ir, 3072 bits
+ * of DKM and child DKM. SK_d is the first 64 bytes of DKM, and this suite's split (SK_d 64,
+ * SK_a 64 for HMAC-SHA2-512-256, SK_e 32 for AES-256, SK_p 64) uses exactly all 384 bytes.
+ * The values were checked against an independent HMAC-based implementation before use.
+ */
+static const char acvp512_ni[] =
+	"834ea4753e9a06832072fa15e89e799035a1285ce241caf3b5c724ece8ecd0d2d1ac46fab3d9d86b"
+	"f2ebf4cc8f93e06c5342415e14dfcbc949574e1606f96f143e8aa8c80bccd376ff3d3bae0b134a04"
+	"dd2ae557010e5d7a7552c6864fd8a82d99ffdfda97be97389a426d7259411b10dd9eefae2709141e"
+	"654087a2056eb86daf95ef262328a2cdd90c61152dc2bbfcf4ccf4084557c3892603023a8b7045fc"
+	"589a35143e10dcd1a73406ea923b21687a12134b6a1007e4aa2e37fffa4901dff6f3514e2b350f08"
+	"175e194d3c6db75e03fd838d503cefa9e9604a4e18f330c08142574a992465fea063875abaf144f4"
+	"7c50f32a0a83224e3eea739033af6b9f";
+static const char acvp512_nr[] =
+	"f833709de457fb58abe1d26e8decc8fe889d503954c4812ac0f41271394af7c148b15a241c2d6d65"
+	"02c3c57dae854a97bfb3ccdcec650153578ccb51bdfe1c715e81f3d78488b1547a3c9e5617d9b78b"
+	"46d06f56bb56423c88deaccd82e7a2a11add56651091682f0987332ea28a32045a4d39609f364eb5"
+	"e70468ecb7bbdcad6b41e04add11d97f300e8d0a0c2941f1cb64885f940ee2fa273477e910983e96"
+	"913f58e37bfd68e3adcd6e813176e95fee7985f5526eedc3245c4746f5864d9e90bf80f6882f6a50"
+	"5adacd81d106576f7a6c705e37ce551235e012e64ec3be7b4f3f8889e664cc5ed7bcc4a88022a437"
+	"439609b3019cde1948665a548e420d1e";
+static const char acvp512_gir[] =
+	"9566a04bf95f433c6497b3ae8cb0f600043f8438eb2b9e97e912af1c5ace9a73a8884bf1ff80a895"
+	"eb97a6f5494b6cea5b1c3123c3a9cbe057a0cba2f52fd40a8dfdf9f99b521d356347e2b70cf637b5"
+	"b4a44c2ed92770a281e6431cb50bddce4fb2ec8100218fa84b0a4a344c4dc79bbc81add2fd23bc79"
+	"7efa1b2afa6840ad7b2e04d391f33662774a5296a0ef9c9c113e84f5b958fd54857e75378406f29d"
+	"a1eb23e9e9d9d94177672bfa7742f7f4319f31ed06e1999e17eeac6b35adc9a245cad998e3ce3c42"
+	"2b8ad752f7144332e9aae44ea837677a8406b7261c04cb4eb9230fba75e09e16eeda246d5b1da5cf"
+	"14c96f00fc83c555854e7982e52a1d4f";
+static const char acvp512_girn[] =
+	"f34450ec9f4b07881ff17db4ae1681b26f2fc8cbecdb7ef0463b09c4fe79f8414fbea9fd3e7c18c8"
+	"45d04e283e1eeb7824484c72354a7a9c418e69b8134d596e1abcd2998ea5fabca1fd156678bf7fb0"
+	"f31c1158e812fd215837a23938bac55b37c6e8becedf9435a03484326cd2d4e3c7a273d8a9913502"
+	"7aa17823da9bf0263082394ca3475266f5bae91d1577c3d15a7dd429e1f5de70138b05214589ef8a"
+	"519aa930a42f609ccc54ce8701488e80c2beacca2542c0d9b2dd7c04e41ebbc341eb65a3f7869007"
+	"47fa6ca2cf914e908fea40014d3175b73da1b63437a89638f69e184fd91e6a02c0f9fc9afafe7b68"
+	"11b3ac7a57b2615a3b3fc26289500143";
+static const char acvp512_dkm[] =
+	"2bd66826c397a19618e3133ace96f6168a04ef9afa53f2f07cecda9e0f6139c37cc6512551f52300"
+	"6b74d501c5dd1ae502689ece8a43ce7b3d866c7372176b1d5bc4a0b863f642351fd4822c79f0a8d9"
+	"7b03b09fa1393679149432798bea545f70c663675e751a68aeeb7b238ca790229c7775e6a074becd"
+	"faad324ac546eeb5d0a9480b1aa06b6f225cbfac7447de3d8d292b0beb7d9a5b709c02946a10f879"
+	"9dd4e4b18c6d10ceda39a82b9dae01efebe6c31735590ef7d44e1c8dbbad98dafe620843065e5141"
+	"d7c57770234128599e3223139656dbb3d0c494faba482ae9740faa3d3957efd9d90fd24144bc9b31"
+	"7c7955722426a6719d0095d068fd0b63469140d1ef9ddefc43b2bcfff971a08a7e67e75b8f0ded8c"
+	"4737175abf04c32b906fe7d53e8c3b11b3829db0082b73f44c042c285f079a3bd6c33f91559f3104"
+	"3e23bb0a79b83c93aaf1cfeaf6c5996e717869c2d7f6528c8acae6656a8430164886385441484107"
+	"261de0d9a9b6b39a24812ccfa24c1f964aeac69ce6d00541";
+static const char acvp512_child[] =
+	"0b0d01a13515ac0727f7d90456d3d2fd9c1172096cded4a20bda43fc796184baeb3a7f34ffc09c58"
+	"4dd9beebc7629a36a5d143dfb1c2931f369e6702769b6a01aa20b7b955c30481d7894df2aebab0dd"
+	"669c3e1e168be5f122f8a9d8a589f3c6c48efc031129481e2dea1f6fc10e07f3e39a1fcc3d660e28"
+	"9778458e752802501dbde1eb0ede3d2227de7fae3f265d66986b1ae4cf407edc3a5168a6179ed8ca"
+	"2006acc2d9104749c3e2231482374e5f0ce3da3c8b8520d37f37092669fbb78eaa4cc818be8ca319"
+	"35529e085bce3830040f679883e3375c274cef5bf5f36f34d8705b9ec48b4dc2fe9e3a269b41bed2"
+	"d659767726dc775404610ed1b285067d900d20a38d02192475d2934ae8e4c47b4cf5729a42fec7af"
+	"15c01aeb019069f2c87f2e6429d6cb2755384980dfab9173c70aedb30611a05fcd03078f2caa8cb3"
+	"23452d6e899197992cf3b93343eebaa1251e1d8f0b3664d0d0310217889510885d319c2bd8cd3a8f"
+	"d49848d8331f8c248e6c3c7b6e3d4e376f7bc71ff10d66d1";
+static const char acvp512_child_dh[] =
+	"48e185dc18e52193e01eca3c0d739c3070a73b89a4d0fac7b40e4d51250eeae7232c2031daa700e3"
+	"a2d570ba67eca56f1dbe5de5b96cd718faf2fcc7ebca08d1fefa2db5b024cc9a03f50ef310d43a3e"
+	"66d53912af846cff6bb039cbff37bdd1c2d329993a98d3faf9026a32ebf6747e347115aa3c604d18"
+	"7a25204407db7e3fd4e1d28300e898028542c4b8d3c4eb26bd0adf87439ccb7c0230351d38c92772"
+	"ca234b887ca8f7667b4fbb9619151d75fecb2c30f570bc0eedd5c6d89f39de1a547ac99cfb7cf608"
+	"ad4c56c83077e97ce850be40344177cbef2f22e37353e6a164a2683de957a48754e8e74331a07503"
+	"069e8ed44c68f27c0a414d582aa2dd7a66098e3c4d0be5f0cc5fe9ebc042c3e794e53639a452f044"
+	"9685dc3fc34c0eae58af6c7e862faf0fc2e2c8f57c889e1dc19e8dae2e92f828a3f01a1d3dbdcf3c"
+	"7a0f61828e0e5c26e559e8d1320110d8477ff8a28d90bc9693bb99e10b7a3ea62e3559d7cc2e5427"
+	"9012d2c3cc7fba3349e098d6756bcc7ee62507b350dbf3a3";
+static const char acvp512_seed[] =
+	"3daa296c25dd8cbde8e9f5fe85498cb06339fc7aaa93f60987831a0fa79829e244afe92bd66590d8"
+	"c7f1bc281badc619ed2c9762fdb913b052842e50e3989863";
+static const char acvp512_rekey[] =
+	"1cc9237ebb1704d703952b6edbe275ca51ac17e2e224f13e38f4c49f5fa9af00f8ecb96fa0ecd6ff"
+	"282c08a29d3e313ab4a4ee1022580118b8deff0cd8432a00";
+
+static void test_kdf_acvp_sha512(void **state)
+{
+	const uint16_t prf = IKE_PRF_HMAC_SHA2_512;
+	static const struct ike_suite suite = {
+		IKE_ENCR_AES_CBC,      256,	      IKE_INTEG_HMAC_SHA2_512_256,
+		IKE_PRF_HMAC_SHA2_512, IKE_DH_ECP521, false
+	};
+	static const size_t part[7] = { 64, 64, 64, 32, 32, 64, 64 };
+	struct hexbuf ni, nr, gir, girn, spii, spir, dkm;
+	struct ike_secret seed = { 0 }, km = { 0 }, rk = { 0 }, child = { 0 }, child_dh = { 0 };
+	struct ike_sa_keys k = { 0 };
+	struct ike_chunk skd;
+	size_t off = 0;
+
+	(void)state;
+	hx(&ni, acvp512_ni), hx(&nr, acvp512_nr), hx(&dkm, acvp512_dkm);
+	hx(&gir, acvp512_gir), hx(&girn, acvp512_girn);
+	hx(&spii, "6e5f49d279f4fbbb"), hx(&spir, "ff7ae472aa4dd7af");
+	assert_int_equal(gir.len, 256);
+	assert_int_equal(dkm.len, 384);
+	/* SKEYSEED = prf(Ni | Nr, g^ir) */
+	assert_int_equal(ike_kdf_skeyseed(prf, ck(&ni), ck(&nr), ck(&gir), &seed), 0);
+	assert_hex(seed.ptr, seed.len, acvp512_seed);
+	/* DKM = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr) */
+	{
+		const struct ike_chunk s[4] = { ck(&ni), ck(&nr), ck(&spii), ck(&spir) };
+
+		assert_int_equal(ike_secret_alloc(&km, dkm.len), 0);
+		assert_int_equal(ike_prf_plus(prf, ike_secret_chunk(&seed), s, 4, km.ptr, km.len),
+				 0);
+		assert_memory_equal(km.ptr, dkm.b, dkm.len);
+	}
+	/* the engine's split SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr is the same DKM */
+	assert_int_equal(ike_kdf_sa_keys(&suite, ike_secret_chunk(&seed), ck(&ni), ck(&nr), spii.b,
+					 spir.b, &k),
+			 0);
+	{
+		const struct ike_secret *f[7] = { &k.sk_d,  &k.sk_ai, &k.sk_ar, &k.sk_ei,
+						  &k.sk_er, &k.sk_pi, &k.sk_pr };
+
+		for (size_t i = 0; i < 7; i++) {
+			assert_int_equal(f[i]->len, part[i]);
+			assert_memory_equal(f[i]->ptr, dkm.b + off, part[i]);
+			off += part[i];
+		}
+		assert_int_equal(off, dkm.len);
+	}
+	skd = (struct ike_chunk){ dkm.b, 64 };
+	/* DKM(Child SA) = prf+(SK_d, Ni | Nr); DKM(Child SA D-H) = prf+(SK_d, g^ir (new) | Ni | Nr) */
+	assert_int_equal(ike_kdf_keymat(prf, skd, (struct ike_chunk){ NULL, 0 }, ck(&ni), ck(&nr),
+					384, &child),
+			 0);
+	assert_hex(child.ptr, child.len, acvp512_child);
+	assert_int_equal(ike_kdf_keymat(prf, skd, ck(&girn), ck(&ni), ck(&nr), 384, &child_dh), 0);
+	assert_hex(child_dh.ptr, child_dh.len, acvp512_child_dh);
+	/* SKEYSEED(Rekey) = prf(SK_d (old), g^ir (new) | Ni | Nr) */
+	assert_int_equal(ike_kdf_skeyseed_rekey(prf, skd, ck(&girn), ck(&ni), ck(&nr), &rk), 0);
+	assert_hex(rk.ptr, rk.len, acvp512_rekey);
 	ike_sa_keys_free(&k);
 	ike_secret_free(&seed);
 	ike_secret_free(&km);
@@ -1241,6 +1388,7 @@ int main(void)
 		cmocka_unit_test(test_kdf_cavp_sha1_a),
 		cmocka_unit_test(test_kdf_cavp_sha1_b),
 		cmocka_unit_test(test_kdf_acvp_sha256),
+		cmocka_unit_test(test_kdf_acvp_sha512),
 		cmocka_unit_test(test_kdf_sa_keys_split),
 		cmocka_unit_test(test_kdf_child_keys),
 		cmocka_unit_test(test_auth_psk),

@@ -801,8 +801,10 @@ static void t_parse_pol(void **state)
 	p.tmpl[1].reqid = 99;
 	p.tmpl[1].optional = true;
 	p.if_id = 42;
+	p.sel.ifindex = 7;
 	assert_true(xfrm_msg_pol(buf, sizeof(buf), XFRM_MSG_NEWPOLICY, 1, &p) > 0);
 	assert_int_equal(xfrm_parse_pol((struct nlmsghdr *)buf, &got), 0);
+	assert_int_equal(got.sel.ifindex, 7); /* the selector's "dev": both ways */
 	assert_int_equal(got.dir, XFRM_POLICY_OUT);
 	assert_int_equal(got.priority, 100);
 	assert_int_equal(got.sel.dprefix, 16);
@@ -1348,6 +1350,129 @@ static void t_record_flush_ours(void **state)
 	xfrm_backend_free(b);
 }
 
+/*
+ * The selector's ifindex ("dev") in record mode, as the kernel treats it: part of a policy's
+ * identity (the hairpin bypass on eg0 and a policy on the same addresses without a device are
+ * two policies; deleting one leaves the other), printed as "dev N" / "ifindex": N.
+ */
+static void t_record_pol_ifindex(void **state)
+{
+	struct xfrm_backend *b = xfrm_backend_new(XFRMB_RECORD);
+	struct xfrm_pol p, q;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	int n = 0;
+
+	(void)state;
+	assert_non_null(b);
+	pol_out(&p);
+	q = p;
+	q.sel.ifindex = 7;
+	assert_int_equal(xfrm_pol_add(b, &p), 0);
+	assert_int_equal(xfrm_pol_add(b, &q), 0); /* another device: another policy */
+	assert_int_equal(xfrm_pol_add(b, &q), -EEXIST);
+	q.sel.ifindex = 8;
+	assert_int_equal(xfrm_pol_del(b, &q), -ENOENT);
+	q.sel.ifindex = 7;
+	q.priority = 3;
+	assert_int_equal(xfrm_pol_update(b, &q), 0); /* replaces the dev 7 one only */
+	assert_int_equal(xfrm_pol_list(b, count_pol, &n), 0);
+	assert_int_equal(n, 2);
+
+	f = open_memstream(&text, &len);
+	assert_int_equal(xfrm_record_dump(b, f, 0), 0);
+	fclose(f);
+	assert_non_null(strstr(text, "dport 443/0xffff action allow priority 100 index 9 mark "));
+	assert_non_null(
+		strstr(text, "dport 443/0xffff action allow priority 3 index 17 dev 7 mark "));
+	assert_null(strstr(strstr(text, " dev 7 ") + 1, " dev ")); /* only the one with a device */
+	free(text);
+	text = NULL;
+	f = open_memstream(&text, &len);
+	assert_int_equal(xfrm_record_dump(b, f, XFRMB_DUMP_JSON), 0);
+	fclose(f);
+	assert_non_null(strstr(text, "\"if_id\":0,\"ifindex\":7,\"tmpl\":["));
+	assert_non_null(strstr(text, "\"if_id\":0,\"tmpl\":["));
+	free(text);
+
+	assert_int_equal(xfrm_pol_del(b, &q), 0);
+	n = 0;
+	assert_int_equal(xfrm_pol_list(b, count_pol, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(xfrm_pol_del(b, &q), -ENOENT);
+	assert_int_equal(xfrm_pol_del(b, &p), 0); /* the one without a device was left alone */
+	xfrm_backend_free(b);
+}
+
+/* The hairpin bypass as espgated installs it (daemon.c: policies_sync): out, allow, no mark, no
+ * template, bound to eg0, priority EG_PRIO_HAIRPIN. */
+static void pol_bypass(struct xfrm_pol *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->sel.family = AF_INET;
+	addr("10.1.1.66", &p->sel.saddr);
+	p->sel.sprefix = 32;
+	addr("192.168.88.0", &p->sel.daddr);
+	p->sel.dprefix = 24;
+	p->sel.ifindex = 5;
+	p->dir = XFRM_POLICY_OUT;
+	p->action = XFRM_POLICY_ALLOW;
+	p->priority = EG_PRIO_HAIRPIN;
+}
+
+/*
+ * Recognising the hairpin bypass as ours: it carries neither our mark nor our reqid, only its
+ * exact priority, which is reserved, and the device. Anything short of all of it is someone
+ * else's (an allow policy with a neighbouring priority, without a device, with a foreign mark or
+ * template, or a block policy there), and xfrm_flush_ours() deletes only ours.
+ */
+static void t_ours_hairpin_bypass(void **state)
+{
+	struct xfrm_backend *b = xfrm_backend_new(XFRMB_RECORD);
+	struct xfrm_pol p, near[7];
+	struct seen s = { 0 };
+	unsigned int np = 9, ns = 9;
+	size_t i;
+
+	(void)state;
+	assert_non_null(b);
+	pol_bypass(&p);
+	assert_true(xfrm_pol_is_ours(&p));
+	for (i = 0; i < 7; i++) {
+		pol_bypass(&near[i]);
+		near[i].sel.sprefix = (__u8)(20 + i); /* distinct policies for the record */
+	}
+	near[0].priority = EG_PRIO_HAIRPIN - 1;
+	near[1].priority = EG_PRIO_HAIRPIN + 1;
+	near[2].sel.ifindex = 0;
+	near[3].mark = 0x12340000;
+	near[3].mark_mask = 0xffff0000;
+	near[4].n_tmpl = 1;
+	near[4].tmpl[0].reqid = 7;
+	near[4].tmpl[0].mode = XFRM_MODE_TUNNEL;
+	addr("192.0.2.1", &near[4].tmpl[0].saddr);
+	addr("192.0.2.2", &near[4].tmpl[0].daddr);
+	near[5].action = XFRM_POLICY_BLOCK; /* below the fallback range: not a fallback either */
+	near[6].dir = XFRM_POLICY_IN;
+	near[6].sel.ifindex = 0;
+	for (i = 0; i < 7; i++) {
+		if (xfrm_pol_is_ours(&near[i]))
+			fail_msg("near miss %zu taken for ours", i);
+		assert_int_equal(xfrm_pol_add(b, &near[i]), 0);
+	}
+	assert_int_equal(xfrm_pol_add(b, &p), 0);
+	p.sel.dprefix = 32; /* a second route's bypass */
+	assert_int_equal(xfrm_pol_add(b, &p), 0);
+	assert_int_equal(xfrm_flush_ours(b, &np, &ns), 0);
+	assert_int_equal(np, 2);
+	assert_int_equal(ns, 0);
+	assert_int_equal(xfrm_pol_list(b, seen_pol, &s), 0);
+	assert_int_equal(s.ours, 0);
+	assert_int_equal(s.foreign, 7);
+	xfrm_backend_free(b);
+}
+
 static void t_record_dump(void **state)
 {
 	struct xfrm_backend *b = xfrm_backend_new(XFRMB_RECORD);
@@ -1491,6 +1616,8 @@ int main(void)
 		cmocka_unit_test(t_record_sa),
 		cmocka_unit_test(t_record_pol),
 		cmocka_unit_test(t_ours),
+		cmocka_unit_test(t_record_pol_ifindex),
+		cmocka_unit_test(t_ours_hairpin_bypass),
 		cmocka_unit_test(t_record_flush_ours),
 		cmocka_unit_test(t_record_dump),
 		cmocka_unit_test(t_stat_read),
