@@ -20,6 +20,7 @@
 #include "ike_crypto.h"
 #include "ike_prop.h"
 #include "ike_ts.h"
+#include "../lib/xorshift.h"
 
 enum {
 	MAX_FLIGHT = 32,
@@ -49,14 +50,8 @@ static uint64_t now;
 static int rnd(void *ctx, void *buf, size_t len)
 {
 	struct side *s = ctx;
-	uint8_t *p = buf;
 
-	for (size_t i = 0; i < len; i++) {
-		s->rng ^= s->rng >> 12;
-		s->rng ^= s->rng << 25;
-		s->rng ^= s->rng >> 27;
-		p[i] = (uint8_t)((s->rng * 0x2545F4914F6CDD1DULL) >> 56);
-	}
+	xorshift_fill(&s->rng, buf, len);
 	return 0;
 }
 

@@ -27,6 +27,7 @@
 #include "ike_pld.h"
 #include "ike_prop.h"
 #include "ike_ts.h"
+#include "../lib/xorshift.h"
 
 enum {
 	MAX_EVENTS = 512,
@@ -95,14 +96,8 @@ static void nat_translate(struct net *n, const struct side *from, const struct i
 static int test_rand(void *ctx, void *buf, size_t len)
 {
 	struct side *s = ctx;
-	uint8_t *p = buf;
 
-	for (size_t i = 0; i < len; i++) {
-		s->rng ^= s->rng >> 12;
-		s->rng ^= s->rng << 25;
-		s->rng ^= s->rng >> 27;
-		p[i] = (uint8_t)((s->rng * 0x2545F4914F6CDD1DULL) >> 56);
-	}
+	xorshift_fill(&s->rng, buf, len);
 	return 0;
 }
 

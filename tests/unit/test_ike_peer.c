@@ -26,6 +26,7 @@
 #include "ike_prop.h"
 #include "ike_sa.h"
 #include "ike_ts.h"
+#include "../lib/xorshift.h"
 
 enum {
 	MAX_OUT = 32,
@@ -50,14 +51,8 @@ static const uint64_t now = 1000000;
 static int prand(void *ctx, void *buf, size_t len)
 {
 	struct pside *s = ctx;
-	uint8_t *p = buf;
 
-	for (size_t i = 0; i < len; i++) {
-		s->rng ^= s->rng >> 12;
-		s->rng ^= s->rng << 25;
-		s->rng ^= s->rng >> 27;
-		p[i] = (uint8_t)((s->rng * 0x2545F4914F6CDD1DULL) >> 56);
-	}
+	xorshift_fill(&s->rng, buf, len);
 	return 0;
 }
 
