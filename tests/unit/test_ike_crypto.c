@@ -936,30 +936,33 @@ static const char acvp256_child_dh[] =
 	"da1d48632e0d2453c8abdd8e9fd32a576aeb9ddfb0a024f674441c20a950d9bd8cd7b30933cc0d8e"
 	"87b55e8aa9d913579b410417b3acc13c14bf73c457327873";
 
-static void test_kdf_acvp_sha256(void **state)
+/*
+ * One SP 800-135 IKEv2 KDF case run through the engine's key schedule: SKEYSEED, DKM (prf+ and
+ * the engine's own SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr split of it, part[]
+ * bytes each), child DKM without and with g^ir (new), rekey SKEYSEED. SK_d is DKM's first part.
+ */
+struct acvp_case {
+	struct ike_suite suite;
+	const char *ni, *nr, *gir, *girn, *spii, *spir;
+	const char *seed, *dkm, *child, *child_dh, *rekey;
+	size_t part[7], dkm_len;
+};
+
+static void acvp_check(const struct acvp_case *v)
 {
-	const uint16_t prf = IKE_PRF_HMAC_SHA2_256;
-	static const struct ike_suite suite = {
-		IKE_ENCR_AES_CBC,      256,	      IKE_INTEG_HMAC_SHA2_256_128,
-		IKE_PRF_HMAC_SHA2_256, IKE_DH_ECP256, false
-	};
+	const uint16_t prf = v->suite.prf;
 	struct hexbuf ni, nr, gir, girn, spii, spir, dkm;
 	struct ike_secret seed = { 0 }, km = { 0 }, rk = { 0 }, child = { 0 }, child_dh = { 0 };
 	struct ike_sa_keys k = { 0 };
 	struct ike_chunk skd;
-	size_t off = 0;
 
-	(void)state;
-	hx(&ni, acvp256_ni), hx(&nr, acvp256_nr), hx(&dkm, acvp256_dkm);
-	hx(&gir, "9d469de41b4739c7dd01f19aa94f17e48150ae9dbede94832142db19");
-	hx(&girn, "c2987b0767006c3b9aea491bfed1646a3d7194639492b8d45b23b383");
-	hx(&spii, "c8de93111750e409"), hx(&spir, "32d51b33508997fa");
-	assert_int_equal(ni.len, 256);
-	assert_int_equal(dkm.len, 384);
+	hx(&ni, v->ni), hx(&nr, v->nr), hx(&dkm, v->dkm);
+	hx(&gir, v->gir), hx(&girn, v->girn);
+	hx(&spii, v->spii), hx(&spir, v->spir);
+	assert_int_equal(dkm.len, v->dkm_len);
 	/* SKEYSEED = prf(Ni | Nr, g^ir) */
 	assert_int_equal(ike_kdf_skeyseed(prf, ck(&ni), ck(&nr), ck(&gir), &seed), 0);
-	assert_hex(seed.ptr, seed.len,
-		   "eec13ac67c2e072abb684ab4e7b6ce3e7f400af8b96bed48e113497ed337f8d4");
+	assert_hex(seed.ptr, seed.len, v->seed);
 	/* DKM = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr) */
 	{
 		const struct ike_chunk s[4] = { ck(&ni), ck(&nr), ck(&spii), ck(&spir) };
@@ -969,43 +972,64 @@ static void test_kdf_acvp_sha256(void **state)
 				 0);
 		assert_memory_equal(km.ptr, dkm.b, dkm.len);
 	}
-	/* the engine's own split: SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr (32 bytes
-	 * each with this suite) is the start of the same DKM */
-	assert_int_equal(ike_kdf_sa_keys(&suite, ike_secret_chunk(&seed), ck(&ni), ck(&nr), spii.b,
-					 spir.b, &k),
+	/* the engine's split is the start of the same DKM */
+	assert_int_equal(ike_kdf_sa_keys(&v->suite, ike_secret_chunk(&seed), ck(&ni), ck(&nr),
+					 spii.b, spir.b, &k),
 			 0);
-#define ACVP_PART(f)                                                                               \
-	do {                                                                                       \
-		assert_int_equal(k.f.len, 32);                                                     \
-		assert_memory_equal(k.f.ptr, dkm.b + off, 32);                                     \
-		off += 32;                                                                         \
-	} while (0)
-	ACVP_PART(sk_d);
-	ACVP_PART(sk_ai);
-	ACVP_PART(sk_ar);
-	ACVP_PART(sk_ei);
-	ACVP_PART(sk_er);
-	ACVP_PART(sk_pi);
-	ACVP_PART(sk_pr);
-#undef ACVP_PART
-	skd = (struct ike_chunk){ dkm.b, 32 };
+	{
+		const struct ike_secret *f[7] = { &k.sk_d,  &k.sk_ai, &k.sk_ar, &k.sk_ei,
+						  &k.sk_er, &k.sk_pi, &k.sk_pr };
+		size_t off = 0;
+
+		for (size_t i = 0; i < 7; i++) {
+			assert_int_equal(f[i]->len, v->part[i]);
+			assert_true(off + v->part[i] <= dkm.len);
+			assert_memory_equal(f[i]->ptr, dkm.b + off, v->part[i]);
+			off += v->part[i];
+		}
+	}
+	skd = (struct ike_chunk){ dkm.b, v->part[0] };
 	/* DKM(Child SA) = prf+(SK_d, Ni | Nr); DKM(Child SA D-H) = prf+(SK_d, g^ir (new) | Ni | Nr) */
 	assert_int_equal(ike_kdf_keymat(prf, skd, (struct ike_chunk){ NULL, 0 }, ck(&ni), ck(&nr),
 					384, &child),
 			 0);
-	assert_hex(child.ptr, child.len, acvp256_child);
+	assert_hex(child.ptr, child.len, v->child);
 	assert_int_equal(ike_kdf_keymat(prf, skd, ck(&girn), ck(&ni), ck(&nr), 384, &child_dh), 0);
-	assert_hex(child_dh.ptr, child_dh.len, acvp256_child_dh);
+	assert_hex(child_dh.ptr, child_dh.len, v->child_dh);
 	/* SKEYSEED(Rekey) = prf(SK_d (old), g^ir (new) | Ni | Nr) */
 	assert_int_equal(ike_kdf_skeyseed_rekey(prf, skd, ck(&girn), ck(&ni), ck(&nr), &rk), 0);
-	assert_hex(rk.ptr, rk.len,
-		   "05f796c8df322a7e33283ae5fa2f376d8d5efa0ac3745fc548e430031424c121");
+	assert_hex(rk.ptr, rk.len, v->rekey);
 	ike_sa_keys_free(&k);
 	ike_secret_free(&seed);
 	ike_secret_free(&km);
 	ike_secret_free(&rk);
 	ike_secret_free(&child);
 	ike_secret_free(&child_dh);
+}
+
+static void test_kdf_acvp_sha256(void **state)
+{
+	/* SK_d, SK_a, SK_e, SK_p: 32 bytes each with AES-256 and HMAC-SHA2-256 */
+	static const struct acvp_case v = {
+		.suite = { IKE_ENCR_AES_CBC, 256, IKE_INTEG_HMAC_SHA2_256_128,
+			   IKE_PRF_HMAC_SHA2_256, IKE_DH_ECP256, false },
+		.ni = acvp256_ni,
+		.nr = acvp256_nr,
+		.gir = "9d469de41b4739c7dd01f19aa94f17e48150ae9dbede94832142db19",
+		.girn = "c2987b0767006c3b9aea491bfed1646a3d7194639492b8d45b23b383",
+		.spii = "c8de93111750e409",
+		.spir = "32d51b33508997fa",
+		.seed = "eec13ac67c2e072abb684ab4e7b6ce3e7f400af8b96bed48e113497ed337f8d4",
+		.dkm = acvp256_dkm,
+		.child = acvp256_child,
+		.child_dh = acvp256_child_dh,
+		.rekey = "05f796c8df322a7e33283ae5fa2f376d8d5efa0ac3745fc548e430031424c121",
+		.part = { 32, 32, 32, 32, 32, 32, 32 },
+		.dkm_len = 384,
+	};
+
+	(void)state;
+	acvp_check(&v);
 }
 
 /* ---- NIST ACVP SP 800-135 IKEv2 KDF: PRF_HMAC_SHA2_512 ------------------------------------- */
@@ -1091,68 +1115,26 @@ static const char acvp512_rekey[] =
 
 static void test_kdf_acvp_sha512(void **state)
 {
-	const uint16_t prf = IKE_PRF_HMAC_SHA2_512;
-	static const struct ike_suite suite = {
-		IKE_ENCR_AES_CBC,      256,	      IKE_INTEG_HMAC_SHA2_512_256,
-		IKE_PRF_HMAC_SHA2_512, IKE_DH_ECP521, false
+	static const struct acvp_case v = {
+		.suite = { IKE_ENCR_AES_CBC, 256, IKE_INTEG_HMAC_SHA2_512_256,
+			   IKE_PRF_HMAC_SHA2_512, IKE_DH_ECP521, false },
+		.ni = acvp512_ni,
+		.nr = acvp512_nr,
+		.gir = acvp512_gir,
+		.girn = acvp512_girn,
+		.spii = "6e5f49d279f4fbbb",
+		.spir = "ff7ae472aa4dd7af",
+		.seed = acvp512_seed,
+		.dkm = acvp512_dkm,
+		.child = acvp512_child,
+		.child_dh = acvp512_child_dh,
+		.rekey = acvp512_rekey,
+		.part = { 64, 64, 64, 32, 32, 64, 64 }, /* exactly all 384 bytes of DKM */
+		.dkm_len = 384,
 	};
-	static const size_t part[7] = { 64, 64, 64, 32, 32, 64, 64 };
-	struct hexbuf ni, nr, gir, girn, spii, spir, dkm;
-	struct ike_secret seed = { 0 }, km = { 0 }, rk = { 0 }, child = { 0 }, child_dh = { 0 };
-	struct ike_sa_keys k = { 0 };
-	struct ike_chunk skd;
-	size_t off = 0;
 
 	(void)state;
-	hx(&ni, acvp512_ni), hx(&nr, acvp512_nr), hx(&dkm, acvp512_dkm);
-	hx(&gir, acvp512_gir), hx(&girn, acvp512_girn);
-	hx(&spii, "6e5f49d279f4fbbb"), hx(&spir, "ff7ae472aa4dd7af");
-	assert_int_equal(gir.len, 256);
-	assert_int_equal(dkm.len, 384);
-	/* SKEYSEED = prf(Ni | Nr, g^ir) */
-	assert_int_equal(ike_kdf_skeyseed(prf, ck(&ni), ck(&nr), ck(&gir), &seed), 0);
-	assert_hex(seed.ptr, seed.len, acvp512_seed);
-	/* DKM = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr) */
-	{
-		const struct ike_chunk s[4] = { ck(&ni), ck(&nr), ck(&spii), ck(&spir) };
-
-		assert_int_equal(ike_secret_alloc(&km, dkm.len), 0);
-		assert_int_equal(ike_prf_plus(prf, ike_secret_chunk(&seed), s, 4, km.ptr, km.len),
-				 0);
-		assert_memory_equal(km.ptr, dkm.b, dkm.len);
-	}
-	/* the engine's split SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr is the same DKM */
-	assert_int_equal(ike_kdf_sa_keys(&suite, ike_secret_chunk(&seed), ck(&ni), ck(&nr), spii.b,
-					 spir.b, &k),
-			 0);
-	{
-		const struct ike_secret *f[7] = { &k.sk_d,  &k.sk_ai, &k.sk_ar, &k.sk_ei,
-						  &k.sk_er, &k.sk_pi, &k.sk_pr };
-
-		for (size_t i = 0; i < 7; i++) {
-			assert_int_equal(f[i]->len, part[i]);
-			assert_memory_equal(f[i]->ptr, dkm.b + off, part[i]);
-			off += part[i];
-		}
-		assert_int_equal(off, dkm.len);
-	}
-	skd = (struct ike_chunk){ dkm.b, 64 };
-	/* DKM(Child SA) = prf+(SK_d, Ni | Nr); DKM(Child SA D-H) = prf+(SK_d, g^ir (new) | Ni | Nr) */
-	assert_int_equal(ike_kdf_keymat(prf, skd, (struct ike_chunk){ NULL, 0 }, ck(&ni), ck(&nr),
-					384, &child),
-			 0);
-	assert_hex(child.ptr, child.len, acvp512_child);
-	assert_int_equal(ike_kdf_keymat(prf, skd, ck(&girn), ck(&ni), ck(&nr), 384, &child_dh), 0);
-	assert_hex(child_dh.ptr, child_dh.len, acvp512_child_dh);
-	/* SKEYSEED(Rekey) = prf(SK_d (old), g^ir (new) | Ni | Nr) */
-	assert_int_equal(ike_kdf_skeyseed_rekey(prf, skd, ck(&girn), ck(&ni), ck(&nr), &rk), 0);
-	assert_hex(rk.ptr, rk.len, acvp512_rekey);
-	ike_sa_keys_free(&k);
-	ike_secret_free(&seed);
-	ike_secret_free(&km);
-	ike_secret_free(&rk);
-	ike_secret_free(&child);
-	ike_secret_free(&child_dh);
+	acvp_check(&v);
 }
 
 /* ---- key schedule structure ------------------------------------------------------------------ */
