@@ -57,7 +57,7 @@ const char *notify_name(uint16_t type)
 
 /* ---- sending ----------------------------------------------------------------------------------- */
 
-static void sa_sk_keys(const struct ike_sa *sa, bool sending, struct ike_sk_keys *k)
+void sa_sk_keys(const struct ike_sa *sa, bool sending, struct ike_sk_keys *k)
 {
 	bool i_keys = sa->initiator == sending;
 

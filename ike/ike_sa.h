@@ -267,6 +267,9 @@ int sa_send_req(struct ike_sa *sa, uint8_t exch, const struct ike_chain *c,
 int sa_send_resp(struct ike_sa *sa, uint8_t exch, uint32_t mid, const struct ike_chain *c,
 		 const struct ike_wbuf *inner);
 void sa_established(struct ike_sa *sa);
+struct ike_sk_keys;
+/* the SK keys for a message this side sends (sending) or receives on sa */
+void sa_sk_keys(const struct ike_sa *sa, bool sending, struct ike_sk_keys *k);
 /* the first notify of this type in m (0) or -ENOENT */
 int msg_notify(const struct ike_msg *m, uint16_t type, struct ike_pld_notify *out);
 /* the first error notify type in m, or 0 */

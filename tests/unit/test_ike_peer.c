@@ -188,17 +188,6 @@ static struct ike_sa *the_sa(int who)
 	return sa;
 }
 
-static void sa_keys(const struct ike_sa *sa, bool sending, struct ike_sk_keys *k)
-{
-	bool i_keys = sa->initiator == sending;
-
-	k->encr = sa->suite.encr;
-	k->encr_bits = sa->suite.encr_bits;
-	k->integ = sa->suite.integ;
-	k->ke = ike_secret_chunk(i_keys ? &sa->keys.sk_ei : &sa->keys.sk_er);
-	k->ka = ike_secret_chunk(i_keys ? &sa->keys.sk_ai : &sa->keys.sk_ar);
-}
-
 /* The peer's message to engine who: the chain in inner, sealed with the IKE SA's keys. */
 static void peer_send(int who, uint8_t exch, bool response, uint32_t mid, const struct ike_chain *c,
 		      const struct ike_wbuf *inner)
@@ -211,7 +200,7 @@ static void peer_send(int who, uint8_t exch, bool response, uint32_t mid, const 
 	memcpy(h.spi_i, sa->spi_i, IKE_SPI_LEN);
 	memcpy(h.spi_r, sa->spi_r, IKE_SPI_LEN);
 	h.flags = (sa->initiator ? 0 : IKE_FLAG_INITIATOR) | (response ? IKE_FLAG_RESPONSE : 0);
-	sa_keys(sa, false, &k);
+	sa_sk_keys(sa, false, &k);
 	ike_wbuf_init(&w);
 	assert_int_equal(inner->err, 0);
 	assert_int_equal(ike_sk_seal(&h, &k, c->first, inner->buf, inner->len, &w), 0);
@@ -226,7 +215,7 @@ static void engine_msg(int who, const struct ike_dgram *d, struct ike_msg *m)
 {
 	struct ike_sk_keys k;
 
-	sa_keys(the_sa(who), true, &k);
+	sa_sk_keys(the_sa(who), true, &k);
 	assert_int_equal(ike_msg_parse(d->data, d->len, m), 0);
 	assert_int_equal(ike_sk_open(m, &k), 0);
 }
