@@ -104,17 +104,15 @@ __noinline int eg_tc_sa_child(struct __sk_buff *skb, __u32 child)
 }
 
 /*
- * On the hairpin (eg1), every packet the host routed into eg0 for a tunnel's remote selector:
- * one that no child takes has nowhere to go but the same route back into eg0, round and round
- * until its TTL runs out. Dropped at once instead. Silently, as the kernel's own fallback block
+ * On the hairpin (eg1: tc_eg_nat with eg_config.hairpin_ifindex), every packet the host routed
+ * into eg0 for a tunnel's remote selector: one that no child takes has nowhere to go but the same
+ * route back into eg0, round and round until its TTL runs out. Dropped at once instead. Silently, as the kernel's own fallback block
  * policies drop forwarded traffic (and without an ICMP error built in BPF). Multicast and
  * broadcast are never forwarded: they pass.
  */
-static __always_inline bool eg_hairpin_loops(struct __sk_buff *skb, const struct eg_config *cfg,
-					     const struct eg_act *a)
+static __always_inline bool eg_hairpin_loops(const struct eg_act *a)
 {
-	return !a->child && cfg->hairpin_ifindex && skb->ifindex == cfg->hairpin_ifindex &&
-	       (bpf_ntohl(a->nt.daddr) >> 28) < 0xe;
+	return !a->child && (bpf_ntohl(a->nt.daddr) >> 28) < 0xe;
 }
 
 /* The full path: decrypted packets (our in mark), and everything under tc_eg_nat. */
@@ -171,7 +169,7 @@ static __always_inline int tc_run(struct __sk_buff *skb, bool nat)
 			return TC_ACT_OK;
 		}
 		ret = eg_flow_out(&p, cfg, &a);
-		if (!ret && nat && eg_hairpin_loops(skb, cfg, &a))
+		if (!ret && hairpin && eg_hairpin_loops(&a))
 			ret = -EG_STAT_DROP_HAIRPIN_LOOP;
 	}
 	if (ret < 0)

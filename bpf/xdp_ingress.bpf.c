@@ -55,7 +55,6 @@ static __always_inline int xdp_express(struct xdp_md *ctx)
 	struct eg_config *cfg;
 	struct eg_ct_key t;
 	__u8 *th = (void *)l4;
-	__u16 c;
 
 	if ((void *)(l4 + 4) > end || eth->h_proto != bpf_htons(ETH_P_IP) || *(__u8 *)ip != 0x45 ||
 	    (ip->frag_off & bpf_htons(0x3fff)))
@@ -88,21 +87,8 @@ static __always_inline int xdp_express(struct xdp_md *ctx)
 	if (fs->gen != cfg->gen || bpf_jiffies64() >= fs->until || (fs->flags & EG_CT_TO_TUNNEL) ||
 	    !fs->csum_pre)
 		return -1;
-	if (fs->changes) {
-		ip->saddr = fs->xlate.saddr;
-		ip->daddr = fs->xlate.daddr;
-		l4[0] = fs->xlate.sport;
-		l4[1] = fs->xlate.dport;
-	}
-	if (fs->ip_acc)
-		ip->check = csum_apply(ip->check, fs->ip_acc);
-	if (t.proto == EG_IPPROTO_TCP) {
-		if (fs->l4_acc && (void *)(l4 + 9) <= end)
-			l4[8] = csum_apply(l4[8], fs->l4_acc);
-	} else if (l4[3] && fs->l4_acc) { /* a zero UDP checksum stays zero */
-		c = csum_apply(l4[3], fs->l4_acc);
-		l4[3] = c ?: 0xffff;
-	}
+	/* TCP was checked to l4 + 10 above: fc_rewrite cannot fail here */
+	fc_rewrite(ip, l4, end, t.proto, &fs->xlate, fs->changes, fs->ip_acc, fs->l4_acc);
 	stat = fs->changes ? EG_STAT_NAT_PLAIN : EG_STAT_PASS;
 	eg_count(EG_STAT_RX, len);
 	eg_count(stat, len);

@@ -408,8 +408,8 @@ struct eg_fib_entry {
 /*
  * One slot of the per-CPU flow cache XDP consults before the conntrack hash (eg_flow_cache: CPU
  * n's EG_FLOW_CACHE_SLOTS slots at n * EG_FLOW_CACHE_SLOTS, indexed by a hash of the tuple; one
- * cache line each, the map's values being page-aligned): a copy of what an established entry says, filled when a
- * packet hits the entry. It answers for packets of that tuple without TCP SYN, FIN or RST (those
+ * cache line each, the map's values being page-aligned): a copy of what an established entry
+ * says, filled when a packet hits the entry. It answers for packets of that tuple without TCP SYN, FIN or RST (those
  * take the full path, which moves the TCP state and clamps the MSS) for EG_FLOW_CACHE_JIFFIES
  * (at most EG_FLOW_CACHE_NS), and is only filled for an entry that lives longer than that, so
  * the sweeper, which deletes only expired entries, never deletes one a slot still stands for; a

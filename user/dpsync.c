@@ -810,13 +810,14 @@ static uint32_t hairpin_ifindex(const struct eg_dp *dp)
 /* eg_config.hairpin_ifindex follows eg1 as it is attached, re-created or removed. */
 static int hairpin_config(struct eg_dp *dp)
 {
+	uint32_t ifindex = hairpin_ifindex(dp);
 	struct eg_config ec;
 
 	if (dp_config_read(&dp->m, &ec))
 		memset(&ec, 0, sizeof(ec));
-	if (ec.hairpin_ifindex == hairpin_ifindex(dp))
+	if (ec.hairpin_ifindex == ifindex)
 		return 0;
-	ec.hairpin_ifindex = hairpin_ifindex(dp);
+	ec.hairpin_ifindex = ifindex;
 	return dp_config_write(&dp->m, &ec);
 }
 

@@ -676,6 +676,39 @@ static __always_inline int apply_icmp_err(void *data, void *end, const struct eg
 	return 0;
 }
 
+/*
+ * A TCP/UDP packet of a flow cache hit: write the translated tuple nt (if it changes anything)
+ * and apply the folded checksum differences the slot keeps (struct eg_flow_slot). The caller has
+ * checked the IPv4 header and 8 bytes of L4 (l4 + 4). Shared by the express lane and apply_xdp,
+ * so both give the same bytes. Returns 0 or -EG_STAT_DROP_MALFORMED (TCP shorter than its
+ * checksum field).
+ */
+static __always_inline int fc_rewrite(struct iphdr *ip, __be16 *l4, void *end, __u8 proto,
+				      const struct eg_ct_key *nt, bool changes, __u16 ip_acc,
+				      __u16 l4_acc)
+{
+	__u16 c;
+
+	if (changes) {
+		ip->saddr = nt->saddr;
+		ip->daddr = nt->daddr;
+		l4[0] = nt->sport;
+		l4[1] = nt->dport;
+	}
+	if (ip_acc)
+		ip->check = csum_apply(ip->check, ip_acc);
+	if (proto == EG_IPPROTO_TCP) {
+		if ((void *)(l4 + 9) > end)
+			return -EG_STAT_DROP_MALFORMED;
+		if (l4_acc)
+			l4[8] = csum_apply(l4[8], l4_acc);
+	} else if (l4[3] && l4_acc) { /* a zero UDP checksum stays zero */
+		c = csum_apply(l4[3], l4_acc);
+		l4[3] = c ?: 0xffff;
+	}
+	return 0;
+}
+
 /* XDP: rewrite in place, RFC 1624 updates. Returns 0, 1 if the MSS was clamped, or -stat. */
 static __always_inline int apply_xdp(struct xdp_md *ctx, const struct eg_pkt *p,
 				     const struct eg_act *a)
@@ -696,24 +729,7 @@ static __always_inline int apply_xdp(struct xdp_md *ctx, const struct eg_pkt *p,
 
 		if ((void *)(l4 + 4) > end) /* eg_parse saw the whole L4 header */
 			return -EG_STAT_DROP_MALFORMED;
-		if (a->xlate) {
-			ip->saddr = a->nt.saddr;
-			ip->daddr = a->nt.daddr;
-			l4[0] = a->nt.sport;
-			l4[1] = a->nt.dport;
-		}
-		if (a->ip_acc)
-			ip->check = csum_apply(ip->check, a->ip_acc);
-		if (p->t.proto == EG_IPPROTO_TCP) {
-			if ((void *)(l4 + 9) > end)
-				return -EG_STAT_DROP_MALFORMED;
-			if (a->l4_acc)
-				l4[8] = csum_apply(l4[8], a->l4_acc);
-		} else if (l4[3] && a->l4_acc) { /* a zero UDP checksum stays zero */
-			c = csum_apply(l4[3], a->l4_acc);
-			l4[3] = c ?: 0xffff;
-		}
-		return 0;
+		return fc_rewrite(ip, l4, end, p->t.proto, &a->nt, a->xlate, a->ip_acc, a->l4_acc);
 	}
 	if (a->xlate) {
 		if (ip->saddr != a->nt.saddr) {
