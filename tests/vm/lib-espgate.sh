@@ -327,6 +327,22 @@ eg_stream_wait() {
 	return 1
 }
 
+# eg_stream_check SECS [SUFFIX]: waits up to SECS for the sender's result ($VM_WORK/stream.out)
+# and 10 s more for the receiver's ($VM_WORK/sink.out), prints both, and passes only if the one
+# TCP connection did not break and the receiver got the bytes and SHA-256 sent. SUFFIX ends the
+# check's name.
+eg_stream_check() {
+	local sent got
+	vm_check "the stream finished" eg_stream_wait "$VM_WORK/stream.out" "$1"
+	vm_check "the receiver finished" eg_stream_wait "$VM_WORK/sink.out" 10
+	sent=$(cat "$VM_WORK/stream.out")
+	got=$(cat "$VM_WORK/sink.out")
+	echo "sent: $sent"
+	echo "received: $got"
+	case $sent in ERROR*) vm_fail "the TCP stream broke: $sent" ;; esac
+	vm_expect_eq "bytes and SHA-256 received = sent${2:-}" "$sent" "$got"
+}
+
 # eg_sa_show NS SPI: the `ip -s xfrm state` block of the SA with that SPI (marked SAs cannot be
 # fetched with `ip xfrm state get` without their mark).
 eg_sa_show() {
